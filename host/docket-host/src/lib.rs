@@ -1,0 +1,19 @@
+//! docket-host: the embeddable docket runtime.
+//!
+//! docket runs public-sector processes as durable workflows whose automated
+//! steps are sandboxed WebAssembly components. This crate is what an
+//! integrator embeds; the `docket` binary is a thin CLI over it.
+//!
+//! Modules:
+//!
+//! - [`plugin`]: loads step plugins and runs each execution in a fresh,
+//!   limited sandbox (the only module that touches wasmtime);
+//! - [`json`]: [`Json`], the validated JSON text case data travels as.
+//!
+//! The crate has no Cargo features, and depends on no CLI, HTTP or
+//! PostgreSQL crate: embedding it brings in the runtime and nothing else.
+
+pub mod json;
+pub mod plugin;
+
+pub use json::{Json, JsonError};

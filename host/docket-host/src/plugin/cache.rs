@@ -1,0 +1,95 @@
+//! The on-disk cache of compiled components.
+//!
+//! Compiling a component takes about a hundred milliseconds; loading the
+//! compiled artifact takes a fraction of one. Artifacts are files named by
+//! the component's sha256 and a hash of the engine configuration, so a
+//! changed component or a changed engine never meets a stale artifact.
+
+use super::types::PluginDigest;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+pub(crate) struct ArtifactCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl ArtifactCache {
+    pub(crate) fn new(dir: PathBuf, engine: &wasmtime::Engine) -> ArtifactCache {
+        let mut hasher = Sha256Hasher(sha2::Sha256::default());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let digest = sha2::Digest::finalize(hasher.0);
+        ArtifactCache {
+            dir,
+            engine_key: hex::encode(&digest[..8]),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, digest: &PluginDigest) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.cwasm", digest.to_hex(), self.engine_key))
+    }
+
+    /// The cached artifact of `digest`, if there is a usable one.
+    pub(crate) fn load(
+        &self,
+        engine: &wasmtime::Engine,
+        digest: &PluginDigest,
+    ) -> Option<wasmtime::component::Component> {
+        let path = self.path(digest);
+        if !path.exists() {
+            return None;
+        }
+        #[allow(
+            unsafe_code,
+            reason = "loading a precompiled artifact is unsafe in wasmtime's API"
+        )]
+        // SAFETY: `deserialize_file` trusts the file to be an artifact that
+        // wasmtime produced. Only this cache writes into its directory, by
+        // an atomic rename, under a name derived from the source's sha256
+        // and the engine configuration; wasmtime checks the artifact's
+        // header (version and configuration) before using it. The directory
+        // must be as trusted as the docket binary itself.
+        let loaded = unsafe { wasmtime::component::Component::deserialize_file(engine, &path) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable compiled artifact: {err:#}");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Writes the artifact of `digest`; a failure only costs a later compile.
+    pub(crate) fn store(&self, digest: &PluginDigest, component: &wasmtime::component::Component) {
+        let write = || -> std::io::Result<()> {
+            let bytes = component.serialize().map_err(std::io::Error::other)?;
+            std::fs::create_dir_all(&self.dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+            std::io::Write::write_all(&mut tmp, &bytes)?;
+            tmp.persist(self.path(digest)).map_err(|err| err.error)?;
+            Ok(())
+        };
+        if let Err(err) = write() {
+            tracing::warn!(dir = %self.dir.display(), "could not cache a compiled plugin: {err}");
+        }
+    }
+}
+
+/// Feeds `Hash` output into sha256, for a key that is stable across runs.
+struct Sha256Hasher(sha2::Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        unreachable!("only the sha256 of the written bytes is used")
+    }
+}

@@ -1,0 +1,109 @@
+//! Subcommands, one file each, and what they share: global options, input
+//! parsing and the plugin runtime's set-up.
+
+mod plugin_build;
+mod plugin_inspect;
+mod step_run;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use docket_host::Json;
+use docket_host::plugin::{Runtime, RuntimeConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// docket: process automation with sandboxed WebAssembly steps.
+#[derive(Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// Log more: -v for what docket does, -vv for everything.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Build, inspect and package plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Run single steps.
+    #[command(subcommand)]
+    Step(StepCommand),
+}
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    Build(plugin_build::BuildCommand),
+    Inspect(plugin_inspect::InspectCommand),
+}
+
+#[derive(Subcommand)]
+pub enum StepCommand {
+    Run(step_run::RunCommand),
+}
+
+impl Command {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Plugin(PluginCommand::Build(cmd)) => cmd.run().map(|()| ExitCode::SUCCESS),
+            Command::Plugin(PluginCommand::Inspect(cmd)) => cmd.run().map(|()| ExitCode::SUCCESS),
+            Command::Step(StepCommand::Run(cmd)) => cmd.run(),
+        }
+    }
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "docket=debug,docket_host=debug,info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DOCKET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Options for the plugin runtime, shared by the subcommands that load plugins.
+#[derive(clap::Args)]
+pub struct RuntimeArgs {
+    /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/docket or ~/.cache/docket].
+    #[arg(long, env = "DOCKET_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl RuntimeArgs {
+    pub fn runtime(&self) -> anyhow::Result<Runtime> {
+        let cache_dir = self.cache_dir.clone().or_else(default_cache_dir);
+        let config = RuntimeConfig {
+            cache_dir,
+            ..RuntimeConfig::default()
+        };
+        Ok(Runtime::new(config)?)
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("docket").join("compiled"))
+}
+
+/// Reads a JSON argument: the JSON itself, or `@path` for a file's contents.
+pub fn json_arg(what: &str, arg: &str) -> anyhow::Result<Json> {
+    let (text, source) = match arg.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read the {what} from `{path}`"))?,
+            format!("`{path}`"),
+        ),
+        None => (arg.to_owned(), "the command line".to_owned()),
+    };
+    Json::parse(text).with_context(|| format!("the {what} from {source} is not JSON"))
+}

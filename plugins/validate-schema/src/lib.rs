@@ -1,0 +1,217 @@
+//! validate-schema: checks the case data against a JSON Schema given in the
+//! step's config, and rejects it with one problem per violation.
+//!
+//! Config: `{"schema": {...}, "validate_formats": true}`. The schema is
+//! draft 2020-12 unless its `$schema` names another draft; `format`
+//! keywords are checked unless `validate_formats` is `false`.
+
+use docket_sdk::{Context, Info, Kind, Outcome, Problem, Step, StepError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The step.
+pub struct ValidateSchema;
+
+/// The step's config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The schema the case data must satisfy.
+    pub schema: Value,
+    /// Whether `format` keywords (email, date, uri, ...) are checked.
+    #[serde(default = "yes")]
+    pub validate_formats: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Step for ValidateSchema {
+    type Config = Config;
+    type Input = Value;
+    type Output = Value;
+
+    fn describe() -> Info {
+        Info::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), Kind::Validate)
+            .description(
+                "Validates the case data against a JSON Schema (draft 2020-12) and rejects it \
+                 with one problem per violation.",
+            )
+            .config_schema(json!({
+                "type": "object",
+                "required": ["schema"],
+                "additionalProperties": false,
+                "properties": {
+                    "schema": {"type": ["object", "boolean"], "description": "the JSON Schema the case data must satisfy"},
+                    "validate_formats": {"type": "boolean", "default": true}
+                }
+            }))
+    }
+
+    fn routes(config: &Config) -> Result<Vec<String>, String> {
+        validator(config).map_err(|err| err.message().to_owned())?;
+        Ok(Vec::new())
+    }
+
+    fn run(_ctx: &Context, config: Config, input: Value) -> Result<Outcome<Value>, StepError> {
+        let validator = validator(&config)?;
+        let problems: Vec<Problem> = validator
+            .iter_errors(&input)
+            .map(|err| to_problem(&err))
+            .collect();
+        if problems.is_empty() {
+            Ok(Outcome::Continue(input))
+        } else {
+            Ok(Outcome::Reject(problems))
+        }
+    }
+}
+
+fn validator(config: &Config) -> Result<jsonschema::Validator, StepError> {
+    jsonschema::options()
+        .should_validate_formats(config.validate_formats)
+        .build(&config.schema)
+        .map_err(|err| {
+            StepError::permanent(format_args!(
+                "invalid schema at `{}`: {err}",
+                err.schema_path().as_str()
+            ))
+        })
+}
+
+/// One violation as a problem: the pointer names the offending value (for a
+/// missing property, the property itself, so a form can mark the field), the
+/// code is the schema keyword that failed.
+fn to_problem(err: &jsonschema::ValidationError<'_>) -> Problem {
+    let mut pointer = err.instance_path().as_str().to_owned();
+    if let jsonschema::error::ValidationErrorKind::Required { property } = err.kind() {
+        pointer.push('/');
+        let name = property
+            .as_str()
+            .map_or_else(|| property.to_string(), str::to_owned);
+        pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+    }
+    Problem::new(pointer, err.kind().keyword(), err.to_string())
+}
+
+docket_sdk::export!(ValidateSchema);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use docket_sdk::testing::Harness;
+
+    fn permit_schema() -> Value {
+        json!({
+            "type": "object",
+            "required": ["applicant", "parcel"],
+            "properties": {
+                "applicant": {
+                    "type": "object",
+                    "required": ["name", "email"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "email": {"type": "string", "format": "email"}
+                    }
+                },
+                "parcel": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{3}$"},
+                "floors": {"type": "integer", "minimum": 1, "maximum": 20}
+            }
+        })
+    }
+
+    #[track_caller]
+    fn check(input: Value, expected: &[(&str, &str)]) {
+        let run =
+            Harness::new().run::<ValidateSchema>(json!({"schema": permit_schema()}), input.clone());
+        let problems: Vec<(&str, &str)> = run
+            .outcome()
+            .problems()
+            .iter()
+            .map(|p| (p.pointer(), p.code()))
+            .collect();
+        assert_eq!(problems, expected);
+        if expected.is_empty() {
+            assert_eq!(run.outcome(), &Outcome::Continue(input));
+        }
+    }
+
+    #[test]
+    fn valid_application_continues_unchanged() {
+        check(
+            json!({"applicant": {"name": "Ada", "email": "ada@example.org"}, "parcel": "1234-567", "floors": 2}),
+            &[],
+        );
+    }
+
+    #[test]
+    fn each_violation_is_one_problem() {
+        check(
+            json!({"applicant": {"name": "", "email": "not-an-email"}, "parcel": "12", "floors": 99}),
+            &[
+                ("/applicant/name", "minLength"),
+                ("/applicant/email", "format"),
+                ("/parcel", "pattern"),
+                ("/floors", "maximum"),
+            ],
+        );
+    }
+
+    #[test]
+    fn missing_properties_point_at_the_property() {
+        check(
+            json!({"applicant": {"name": "Ada"}}),
+            &[("/applicant/email", "required"), ("/parcel", "required")],
+        );
+    }
+
+    #[test]
+    fn formats_can_be_switched_off() {
+        let run = Harness::new().run::<ValidateSchema>(
+            json!({"schema": {"type": "string", "format": "email"}, "validate_formats": false}),
+            json!("nope"),
+        );
+        assert_eq!(run.outcome(), &Outcome::Continue(json!("nope")));
+    }
+
+    #[test]
+    fn missing_schema_is_a_permanent_error() {
+        let run = Harness::new().run::<ValidateSchema>(json!({}), json!({}));
+        assert!(
+            matches!(run.error(), StepError::Permanent(m) if m.contains("missing field `schema`")),
+            "{:?}",
+            run.error()
+        );
+    }
+
+    #[test]
+    fn invalid_schema_is_a_permanent_error() {
+        let run = Harness::new().run::<ValidateSchema>(json!({"schema": {"type": 12}}), json!({}));
+        assert!(
+            matches!(run.error(), StepError::Permanent(m) if m.starts_with("invalid schema")),
+            "{:?}",
+            run.error()
+        );
+    }
+
+    #[test]
+    fn check_config_finds_a_bad_schema_before_any_case() {
+        assert_eq!(
+            Harness::check_config::<ValidateSchema>(json!({"schema": permit_schema()})),
+            Ok(vec![])
+        );
+        let err = Harness::check_config::<ValidateSchema>(json!({"schema": {"minimum": "x"}}))
+            .unwrap_err();
+        assert!(err.starts_with("invalid schema"), "{err}");
+    }
+
+    #[test]
+    fn describes_itself() {
+        let info = ValidateSchema::describe();
+        assert_eq!(
+            (info.name(), info.kind()),
+            ("validate-schema", Kind::Validate)
+        );
+    }
+}
