@@ -58,7 +58,6 @@ pub fn run<S: Step>(
         actor: ctx.actor,
         now: Context::from_unix(ctx.now.seconds, ctx.now.nanoseconds),
     };
-    #[cfg(target_os = "unknown")]
     random::seed(&ctx);
     match crate::run::run_json::<S>(&ctx, config, input) {
         Ok(Outcome::Continue(data)) => Ok(types::Outcome::Continue(data)),
@@ -108,14 +107,14 @@ pub fn secret(name: &str) -> Option<String> {
     secrets::get(name)
 }
 
-/// A deterministic stand-in for an entropy source on
-/// `wasm32-unknown-unknown`, which has none.
+/// A deterministic source for `getrandom`, selected by
+/// `--cfg getrandom_backend="custom"`.
 ///
 /// Libraries seed hash maps through `getrandom` (ahash, for one) and panic
-/// without a source. A step must be replayable, so the stream is derived
-/// from the execution's case, step and attempt: different per execution,
-/// the same on replay. It is not a source of secrets.
-#[cfg(target_os = "unknown")]
+/// without a source, and `wasm32-unknown-unknown` has none. A step must be
+/// replayable, so the stream is derived from the execution's case, step and
+/// attempt: different per execution, the same on replay. It is not a
+/// source of secrets.
 mod random {
     use std::sync::atomic::{AtomicU64, Ordering};
 

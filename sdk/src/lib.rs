@@ -152,10 +152,10 @@ macro_rules! export {
                     $crate::guest::bindings::docket::step::types::Outcome,
                     $crate::guest::bindings::docket::step::types::StepError,
                 > {
-            $crate::guest::run::<$step>(ctx, &config, &input)
+                    $crate::guest::run::<$step>(ctx, &config, &input)
                 }
             }
-            $crate::guest::bindings::export!(DocketExport with_types_in $crate::guest::bindings);
+    $crate::guest::bindings::export!(DocketExport with_types_in $crate::guest::bindings);
         };
     };
 }

@@ -129,12 +129,10 @@ pub(crate) fn classify(err: &wasmtime::Error, phase: Phase, evidence: Evidence) 
             limit: evidence.notify_limit,
         };
     }
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::Interrupt {
-            return StepFailure::Deadline {
-                limit: evidence.deadline,
-            };
-        }
+    if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return StepFailure::Deadline {
+            limit: evidence.deadline,
+        };
     }
     // A guest whose allocation failed aborts with a trap of its own; the
     // limiter saw the refused growth first, and that is the real cause.

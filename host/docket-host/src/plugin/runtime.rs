@@ -129,7 +129,10 @@ impl Runtime {
             PoolResetPolicy::Standard => PoolReset::Standard {
                 reason: "the standard reset was configured".to_owned(),
             },
-            PoolResetPolicy::Auto => detect_fast_reset(),
+            PoolResetPolicy::Auto => choose_pool_reset(
+                wasmtime::PoolingAllocationConfig::is_pagemap_scan_available(),
+                std::fs::read_to_string("/proc/swaps"),
+            ),
         };
         match &pool_reset {
             PoolReset::Fast => tracing::debug!("instance pool: fast reset (pagemap scan)"),
@@ -250,14 +253,15 @@ impl RuntimeInner {
     }
 }
 
-/// Decides whether the fast pool reset is safe on this machine.
-fn detect_fast_reset() -> PoolReset {
-    if !wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
+/// Decides whether the fast pool reset is safe, from whether the kernel
+/// has `PAGEMAP_SCAN` and from the contents of `/proc/swaps`.
+fn choose_pool_reset(pagemap_scan: bool, swaps: std::io::Result<String>) -> PoolReset {
+    if !pagemap_scan {
         return PoolReset::Standard {
             reason: "the kernel lacks PAGEMAP_SCAN (Linux 6.7 or later)".to_owned(),
         };
     }
-    match std::fs::read_to_string("/proc/swaps") {
+    match swaps {
         // The first line is a header; any other line is an active swap area.
         Ok(swaps) if swaps.lines().skip(1).all(|line| line.trim().is_empty()) => PoolReset::Fast,
         Ok(_) => PoolReset::Standard {
@@ -285,4 +289,32 @@ fn spawn_epoch_ticker(engine: &wasmtime::Engine, tick: Duration) -> std::io::Res
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+
+    #[test]
+    fn fast_reset_only_without_swap_and_with_pagemap_scan() {
+        assert_eq!(
+            choose_pool_reset(true, Ok(HEADER.to_owned())),
+            PoolReset::Fast
+        );
+        let swap = format!("{HEADER}/dev/zram0\tpartition\t4194300\t0\t100\n");
+        assert!(
+            matches!(choose_pool_reset(true, Ok(swap)), PoolReset::Standard { reason } if reason.contains("swap"))
+        );
+        assert!(matches!(
+            choose_pool_reset(false, Ok(HEADER.to_owned())),
+            PoolReset::Standard { reason } if reason.contains("PAGEMAP_SCAN")
+        ));
+        let unreadable = Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(matches!(
+            choose_pool_reset(true, unreadable),
+            PoolReset::Standard { .. }
+        ));
+    }
 }

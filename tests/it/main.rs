@@ -1,0 +1,13 @@
+//! The cross-crate integration suite, one binary: plugins built into
+//! components and run through the host, hostile guests, the CLI, and the
+//! project's invariants.
+//!
+//! It needs the components that `cargo xtask plugins` builds; `cargo xtask
+//! test` builds them and then runs this suite.
+
+mod cli;
+mod hostile;
+mod plugins;
+mod runtime;
+mod support;
+mod tidy;

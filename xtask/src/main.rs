@@ -1,0 +1,237 @@
+//! `cargo xtask`: the project's one entry point, so that a fresh machine
+//! needs nothing but Rust and these commands.
+//!
+//! - `cargo xtask test`: everything CI checks: installs the wasm targets,
+//!   builds the plugins, checks formatting and clippy, runs every test.
+//! - `cargo xtask demo`: builds the plugins and runs the demo.
+//! - `cargo xtask bench`: builds the plugins and runs the benchmarks.
+//! - `cargo xtask plugins`: builds every plugin and test guest into a component.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool"
+)]
+
+use anyhow::{Context as _, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    if let Err(err) = dispatch() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch() -> anyhow::Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match task.as_str() {
+        "test" => test(&root),
+        "demo" => demo(&root),
+        "bench" => bench(&root),
+        "plugins" => plugins(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <test | demo | bench | plugins>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+/// Runs a command, echoing it first, and fails if it fails.
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {}", render(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("failed to start `{}`", render(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", render(cmd));
+    }
+    Ok(())
+}
+
+fn render(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Crate names of the directories under `dir`.
+fn crates_in(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("failed to list `{}`", dir.display()))?
+    {
+        let path = entry?.path();
+        if path.join("Cargo.toml").exists() {
+            names.push(
+                path.file_name()
+                    .expect("a directory has a name")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn ensure_wasm_targets() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = match installed {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        // Without rustup, the toolchain must already have the targets.
+        _ => return Ok(()),
+    };
+    for target in ["wasm32-unknown-unknown", "wasm32-wasip2"] {
+        if !installed.lines().any(|line| line.trim() == target) {
+            run(Command::new("rustup").args(["target", "add", target]))?;
+        }
+    }
+    Ok(())
+}
+
+/// Test guests built like plugins, with `docket plugin build`.
+const LEAN_GUESTS: [&str; 2] = ["misbehave", "raw-output"];
+/// Test guests built with plain `cargo build --target wasm32-wasip2`.
+const WASIP2_GUESTS: [&str; 2] = ["wasi-probe", "net-probe"];
+
+/// Builds every plugin into target/plugins, the test guests into
+/// target/fixtures, and the plugins once more with plain
+/// `cargo build --target wasm32-wasip2` into target/plugins-wasip2.
+fn plugins(root: &Path) -> anyhow::Result<()> {
+    ensure_wasm_targets()?;
+    let target = target_dir(root);
+    run(cargo().args(["build", "--package", "docket"]))?;
+    let docket = target.join("debug").join("docket");
+
+    let plugins = crates_in(&root.join("plugins"))?;
+    let mut build = Command::new(&docket);
+    build
+        .args(["plugin", "build", "--out-dir"])
+        .arg(target.join("plugins"));
+    for name in &plugins {
+        build.args(["--package", name]);
+    }
+    run(&mut build)?;
+
+    let mut build = Command::new(&docket);
+    build
+        .args(["plugin", "build", "--out-dir"])
+        .arg(target.join("fixtures"));
+    for name in LEAN_GUESTS {
+        build.args(["--package", name]);
+    }
+    run(&mut build)?;
+
+    let mut build = cargo();
+    build.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for name in plugins.iter().map(String::as_str).chain(WASIP2_GUESTS) {
+        build.args(["--package", name]);
+    }
+    run(&mut build)?;
+    let built = target.join("wasm32-wasip2").join("release");
+    for (names, dir) in [
+        (
+            plugins.iter().map(String::as_str).collect::<Vec<_>>(),
+            "plugins-wasip2",
+        ),
+        (WASIP2_GUESTS.to_vec(), "fixtures"),
+    ] {
+        let out = target.join(dir);
+        std::fs::create_dir_all(&out)?;
+        for name in names {
+            let from = built.join(format!("{}.wasm", name.replace('-', "_")));
+            std::fs::copy(&from, out.join(format!("{name}.wasm")))
+                .with_context(|| format!("failed to copy `{}`", from.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn test(root: &Path) -> anyhow::Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    plugins(root)?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    eprintln!("all checks passed");
+    Ok(())
+}
+
+fn demo(root: &Path) -> anyhow::Result<()> {
+    plugins(root)?;
+    let docket = target_dir(root).join("debug").join("docket");
+    let plugins = target_dir(root).join("plugins");
+    let demo = root.join("examples").join("step-demo");
+    let step = |plugin: &str, args: &[&str]| -> anyhow::Result<()> {
+        let mut cmd = Command::new(&docket);
+        cmd.args(["step", "run"])
+            .arg(plugins.join(format!("{plugin}.wasm")))
+            .args(args)
+            .current_dir(&demo);
+        eprintln!("$ {}", render(&cmd));
+        // `step run` exits 1 for a rejection, which the demo shows on purpose.
+        let status = cmd.status()?;
+        eprintln!("(exit code {})\n", status.code().unwrap_or(-1));
+        Ok(())
+    };
+    step(
+        "validate-schema",
+        &["--config", "@validate.json", "--input", "@application.json"],
+    )?;
+    step(
+        "validate-schema",
+        &["--config", "@validate.json", "--input", "@incomplete.json"],
+    )?;
+    step(
+        "route-rules",
+        &["--config", "@route.json", "--input", "@application.json"],
+    )?;
+    step(
+        "notify-template",
+        &[
+            "--grant",
+            "notify",
+            "--config",
+            "@notify.json",
+            "--input",
+            "@application.json",
+        ],
+    )?;
+    Ok(())
+}
+
+fn bench(root: &Path) -> anyhow::Result<()> {
+    plugins(root)?;
+    run(cargo().args(["bench", "--package", "docket-host", "--bench", "step"]))
+}
