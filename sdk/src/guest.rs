@@ -79,6 +79,22 @@ pub fn run<S: Step>(
     }
 }
 
+/// Build-time initialization, run by `docket plugin build` before it
+/// snapshots the instance's memory into the component.
+pub fn pre_initialize<S: Step>() {
+    // Grow the heap now, so that a typical execution allocates from memory
+    // that the component already has instead of growing it, which costs a
+    // few microseconds in a fresh instance.
+    let blocks: Vec<Vec<u8>> = (0..HEAP_WARM_BLOCKS)
+        .map(|_| Vec::with_capacity(64 * 1024))
+        .collect();
+    drop(blocks);
+    crate::run::ensure_init::<S>();
+}
+
+/// 64 KiB blocks the heap is grown by at build time: 1 MiB.
+const HEAP_WARM_BLOCKS: usize = 16;
+
 pub fn log(level: Level, message: &str) {
     let level = match level {
         Level::Trace => wit_log::Level::Trace,

@@ -83,7 +83,7 @@ pub use run::routes_json as __routes_json;
 /// The host creates a fresh instance for every execution and calls
 /// [`Step::run`] once, so nothing a step keeps in a `static` survives to the
 /// next case.
-pub trait Step {
+pub trait Step: 'static {
     /// The step's configuration, the workflow's `with:` block. If it does not
     /// deserialize, the execution ends with a permanent [`StepError`].
     type Config: serde::de::DeserializeOwned;
@@ -107,6 +107,16 @@ pub trait Step {
         let _ = config;
         Ok(Self::describe().routes)
     }
+
+    /// Prepares what every execution needs and no case changes: compiled
+    /// tables, parsed constants, warmed caches. The default does nothing.
+    ///
+    /// `docket plugin build` runs it once, at build time, and stores what it
+    /// left in memory in the component, so every execution starts with it
+    /// done. Elsewhere (native tests, a plain `wasm32-wasip2` build) it runs
+    /// before the first execution. It must not call a capability: at build
+    /// time they trap.
+    fn init() {}
 
     /// Runs the step once.
     ///
@@ -156,6 +166,13 @@ macro_rules! export {
                 }
             }
     $crate::guest::bindings::export!(DocketExport with_types_in $crate::guest::bindings);
+
+            /// What `docket plugin build` runs at build time; see `Step::init`.
+            #[cfg(target_os = "unknown")]
+            #[unsafe(export_name = "docket-init")]
+            extern "C" fn docket_init() {
+                $crate::guest::pre_initialize::<$step>();
+            }
         };
     };
 }

@@ -3,6 +3,20 @@
 
 use crate::{Context, Outcome, Problem, Step, StepError};
 use serde::de::DeserializeOwned;
+use std::any::TypeId;
+use std::sync::Mutex;
+
+/// Runs [`Step::init`] for `S`, once per instance (per process, natively).
+pub(crate) fn ensure_init<S: Step>() {
+    static INITIALIZED: Mutex<Vec<TypeId>> = Mutex::new(Vec::new());
+    let mut initialized = INITIALIZED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !initialized.contains(&TypeId::of::<S>()) {
+        S::init();
+        initialized.push(TypeId::of::<S>());
+    }
+}
 
 /// Runs `S` on JSON text and returns its outcome with the data as JSON text.
 #[doc(hidden)]
@@ -11,6 +25,7 @@ pub fn run_json<S: Step>(
     config: &str,
     input: &str,
 ) -> Result<Outcome<String>, StepError> {
+    ensure_init::<S>();
     let config: S::Config = parse(config).map_err(|(pointer, message)| {
         StepError::permanent(format_args!("invalid config at `{pointer}`: {message}"))
     })?;
@@ -39,6 +54,7 @@ pub fn run_json<S: Step>(
 /// Checks `config` for `S` and returns the routes it can take.
 #[doc(hidden)]
 pub fn routes_json<S: Step>(config: &str) -> Result<Vec<String>, String> {
+    ensure_init::<S>();
     let config: S::Config = parse(config)
         .map_err(|(pointer, message)| format!("invalid config at `{pointer}`: {message}"))?;
     S::routes(&config)

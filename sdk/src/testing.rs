@@ -128,6 +128,16 @@ impl Harness {
     /// If the step panics, and if it is called from within another run on the
     /// same thread.
     pub fn run<S: Step>(&self, config: Value, input: Value) -> Run {
+        self.run_text::<S>(&config.to_string(), &input.to_string())
+    }
+
+    /// Runs `S` once on config and input given as JSON text, as the host
+    /// passes them.
+    ///
+    /// # Panics
+    ///
+    /// Like [`Harness::run`].
+    pub fn run_text<S: Step>(&self, config: &str, input: &str) -> Run {
         CAPTURE.with(|capture| {
             let previous = capture.borrow_mut().replace(Capture {
                 settings: self.settings.clone(),
@@ -146,12 +156,11 @@ impl Harness {
             }
         }
         let reset = Reset;
-        let result = crate::run::run_json::<S>(&self.ctx, &config.to_string(), &input.to_string())
-            .map(|outcome| {
-                outcome.map(|data| {
-                    serde_json::from_str(&data).expect("run_json returns data as valid JSON")
-                })
-            });
+        let result = crate::run::run_json::<S>(&self.ctx, config, input).map(|outcome| {
+            outcome.map(|data| {
+                serde_json::from_str(&data).expect("run_json returns data as valid JSON")
+            })
+        });
         let capture = CAPTURE
             .with(|capture| capture.borrow_mut().take())
             .expect("capture is set");

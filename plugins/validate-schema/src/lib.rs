@@ -3,7 +3,12 @@
 //!
 //! Config: `{"schema": {...}, "validate_formats": true}`. The schema is
 //! draft 2020-12 unless its `$schema` names another draft; `format`
-//! keywords are checked unless `validate_formats` is `false`.
+//! keywords are checked unless `validate_formats` is `false`. Validation is
+//! done by the boon crate, which passes the official JSON Schema test suite.
+//!
+//! The meta-schemas a schema is checked against are compiled in
+//! [`Step::init`], so `docket plugin build` stores them compiled in the
+//! component and no execution spends time on them.
 
 use docket_sdk::{Context, Info, Kind, Outcome, Problem, Step, StepError};
 use serde::Deserialize;
@@ -27,6 +32,9 @@ fn yes() -> bool {
     true
 }
 
+/// Where the config's schema lives for the compiler; it is never fetched.
+const SCHEMA_URL: &str = "urn:docket:config-schema";
+
 impl Step for ValidateSchema {
     type Config = Config;
     type Input = Value;
@@ -49,53 +57,94 @@ impl Step for ValidateSchema {
             }))
     }
 
+    fn init() {
+        // Compiling any schema compiles boon's meta-schemas, which it then
+        // keeps; done here, that work lands in the component's memory image.
+        let config = Config {
+            schema: json!({"type": "object"}),
+            validate_formats: true,
+        };
+        compile(&config).expect("a trivial schema compiles");
+    }
+
     fn routes(config: &Config) -> Result<Vec<String>, String> {
-        validator(config).map_err(|err| err.message().to_owned())?;
+        compile(config).map_err(|err| err.message().to_owned())?;
         Ok(Vec::new())
     }
 
     fn run(_ctx: &Context, config: Config, input: Value) -> Result<Outcome<Value>, StepError> {
-        let validator = validator(&config)?;
-        let mut problems: Vec<Problem> = validator
-            .iter_errors(&input)
-            .map(|err| to_problem(&err))
-            .collect();
+        let (schemas, idx) = compile(&config)?;
+        let Err(err) = schemas.validate(&input, idx) else {
+            return Ok(Outcome::Continue(input));
+        };
+        let mut problems = Vec::new();
+        collect_problems(&err, &mut problems);
         // The validator's order follows the schema's internals; an order by
         // place in the document reads better and never changes.
         problems.sort_by(|a, b| (a.pointer(), a.code()).cmp(&(b.pointer(), b.code())));
-        if problems.is_empty() {
-            Ok(Outcome::Continue(input))
-        } else {
-            Ok(Outcome::Reject(problems))
+        Ok(Outcome::Reject(problems))
+    }
+}
+
+fn compile(config: &Config) -> Result<(boon::Schemas, boon::SchemaIndex), StepError> {
+    let mut compiler = boon::Compiler::new();
+    compiler.set_default_draft(boon::Draft::V2020_12);
+    if config.validate_formats {
+        compiler.enable_format_assertions();
+    }
+    let invalid = |err: boon::CompileError| match &err {
+        boon::CompileError::ValidationError { src, .. } => {
+            let leaf = first_leaf(src);
+            StepError::permanent(format_args!(
+                "invalid schema at `{}`: {}",
+                leaf.instance_location, leaf.kind
+            ))
+        }
+        _ => StepError::permanent(format_args!("invalid schema: {err:#}")),
+    };
+    compiler
+        .add_resource(SCHEMA_URL, config.schema.clone())
+        .map_err(invalid)?;
+    let mut schemas = boon::Schemas::new();
+    let idx = compiler
+        .compile(SCHEMA_URL, &mut schemas)
+        .map_err(invalid)?;
+    Ok((schemas, idx))
+}
+
+fn first_leaf<'a, 's, 'v>(
+    err: &'a boon::ValidationError<'s, 'v>,
+) -> &'a boon::ValidationError<'s, 'v> {
+    err.causes.first().map_or(err, first_leaf)
+}
+
+/// The violations at the leaves of boon's error tree, one problem each. A
+/// missing property's pointer names the property itself, so a form can
+/// mark the field; the code is the schema keyword that failed.
+fn collect_problems(err: &boon::ValidationError<'_, '_>, out: &mut Vec<Problem>) {
+    if !err.causes.is_empty() {
+        for cause in &err.causes {
+            collect_problems(cause, out);
+        }
+        return;
+    }
+    let pointer = err.instance_location.to_string();
+    match &err.kind {
+        boon::ErrorKind::Required { want } => {
+            for property in want {
+                let escaped = property.replace('~', "~0").replace('/', "~1");
+                out.push(Problem::new(
+                    format!("{pointer}/{escaped}"),
+                    "required",
+                    format!("missing property '{property}'"),
+                ));
+            }
+        }
+        kind => {
+            let code = kind.keyword_path().map_or("invalid", |path| path.keyword);
+            out.push(Problem::new(pointer, code, kind.to_string()));
         }
     }
-}
-
-fn validator(config: &Config) -> Result<jsonschema::Validator, StepError> {
-    jsonschema::options()
-        .should_validate_formats(config.validate_formats)
-        .build(&config.schema)
-        .map_err(|err| {
-            StepError::permanent(format_args!(
-                "invalid schema at `{}`: {err}",
-                err.instance_path().as_str()
-            ))
-        })
-}
-
-/// One violation as a problem: the pointer names the offending value (for a
-/// missing property, the property itself, so a form can mark the field), the
-/// code is the schema keyword that failed.
-fn to_problem(err: &jsonschema::ValidationError<'_>) -> Problem {
-    let mut pointer = err.instance_path().as_str().to_owned();
-    if let jsonschema::error::ValidationErrorKind::Required { property } = err.kind() {
-        pointer.push('/');
-        let name = property
-            .as_str()
-            .map_or_else(|| property.to_string(), str::to_owned);
-        pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
-    }
-    Problem::new(pointer, err.kind().keyword(), err.to_string())
 }
 
 docket_sdk::export!(ValidateSchema);

@@ -31,6 +31,8 @@ mod bindings;
 mod cache;
 mod exec;
 mod failure;
+#[doc(hidden)]
+pub mod floor;
 mod grants;
 mod limits;
 #[allow(
@@ -38,6 +40,7 @@ mod limits;
     reason = "the module's main type is a plugin"
 )]
 mod plugin;
+pub mod preinit;
 mod runtime;
 mod sandbox;
 mod types;

@@ -29,11 +29,16 @@ pub struct RuntimeConfig {
     /// Whether to reset pool slots with the fast, page-map based reset when
     /// it is safe.
     pub pool_reset: PoolResetPolicy,
+    /// With the fast reset, how many bytes of a slot's memory an execution
+    /// may dirty and still find mapped and restored in place by the next
+    /// one; pages beyond are released and fault in again. A warm slot holds
+    /// up to this much resident memory.
+    pub keep_resident: usize,
 }
 
 impl Default for RuntimeConfig {
     /// No disk cache, 64 concurrent executions, 256 MiB per slot, 1 ms ticks,
-    /// fast pool reset where it is safe.
+    /// fast pool reset where it is safe, 8 MiB kept resident per slot.
     fn default() -> RuntimeConfig {
         RuntimeConfig {
             cache_dir: None,
@@ -41,6 +46,7 @@ impl Default for RuntimeConfig {
             max_memory: 256 * 1024 * 1024,
             epoch_tick: Duration::from_millis(1),
             pool_reset: PoolResetPolicy::Auto,
+            keep_resident: 8 * 1024 * 1024,
         }
     }
 }
@@ -108,10 +114,6 @@ pub struct RuntimeError {
     reason: String,
 }
 
-/// Bytes of each slot's memory and table that the fast reset restores with
-/// memset and keeps mapped; beyond this, wasmtime falls back to `madvise`.
-const KEEP_RESIDENT: usize = 1024 * 1024;
-
 impl Runtime {
     /// A runtime with `config`.
     ///
@@ -155,8 +157,8 @@ impl Runtime {
             .table_elements(TABLE_ELEMENTS);
         if pool_reset == PoolReset::Fast {
             pool.pagemap_scan(wasmtime::Enabled::Yes)
-                .linear_memory_keep_resident(KEEP_RESIDENT)
-                .table_keep_resident(KEEP_RESIDENT);
+                .linear_memory_keep_resident(config.keep_resident)
+                .table_keep_resident(config.keep_resident);
         }
 
         let mut wasm = wasmtime::Config::new();

@@ -9,6 +9,7 @@
 
 use super::RuntimeArgs;
 use anyhow::{Context as _, bail};
+use docket_host::plugin::preinit;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,8 +20,10 @@ const PROFILE: &str = "docket-plugin";
 /// Build plugin crates into components.
 ///
 /// Runs `cargo build` for `wasm32-unknown-unknown` with a size-optimized
-/// profile, then wraps each plugin's WebAssembly module into a component,
-/// checks that it loads, and writes `<out-dir>/<package>.wasm`.
+/// profile; runs each plugin's `Step::init` and keeps the memory it leaves
+/// as the module's initial state (pre-initialization); wraps the module
+/// into a component, checks that it loads, and writes
+/// `<out-dir>/<package>.wasm`.
 #[derive(clap::Args)]
 pub struct BuildCommand {
     /// The Cargo.toml of the plugin crate or workspace.
@@ -48,8 +51,12 @@ impl BuildCommand {
             .with_context(|| format!("failed to create `{}`", self.out_dir.display()))?;
         let runtime = self.runtime.runtime()?;
         for (package, module) in modules {
-            let bytes = std::fs::read(&module)
+            let mut bytes = std::fs::read(&module)
                 .with_context(|| format!("failed to read `{}`", module.display()))?;
+            if preinit::has_init(&bytes) {
+                bytes = preinit::preinitialize(&bytes)
+                    .with_context(|| format!("failed to pre-initialize `{package}`"))?;
+            }
             let component = componentize(&bytes)
                 .with_context(|| format!("failed to make a component of `{package}`"))?;
             let out = self.out_dir.join(format!("{package}.wasm"));
