@@ -19,7 +19,16 @@ pub mod bindings {
 
 use bindings::docket::step::{log as wit_log, notify as wit_notify, secrets, settings, types};
 
+/// A panic aborts the instance; its message reaches the host through the
+/// log just before the trap, so the host can say what went wrong.
+fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        wit_log::log(wit_log::Level::Error, &info.to_string());
+    }));
+}
+
 pub fn describe<S: Step>() -> types::Info {
+    report_panics();
     let info = S::describe();
     types::Info {
         name: info.name,
@@ -44,11 +53,7 @@ pub fn run<S: Step>(
     config: &str,
     input: &str,
 ) -> Result<types::Outcome, types::StepError> {
-    // A panic aborts the instance; its message reaches the host through the
-    // log just before the trap, so the host can say what went wrong.
-    std::panic::set_hook(Box::new(|info| {
-        wit_log::log(wit_log::Level::Error, &info.to_string());
-    }));
+    report_panics();
     let ctx = Context {
         case_id: ctx.case_id,
         workflow: ctx.workflow,
@@ -94,6 +99,11 @@ pub fn pre_initialize<S: Step>() {
 
 /// 64 KiB blocks the heap is grown by at build time: 1 MiB.
 const HEAP_WARM_BLOCKS: usize = 16;
+
+pub fn check_config<S: Step>(config: &str) -> Result<Vec<String>, String> {
+    report_panics();
+    crate::run::routes_json::<S>(config)
+}
 
 pub fn log(level: Level, message: &str) {
     let level = match level {

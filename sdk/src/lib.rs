@@ -75,9 +75,6 @@ pub use context::Context;
 pub use info::{Info, Kind};
 pub use outcome::{Outcome, Problem, StepError};
 
-#[doc(hidden)]
-pub use run::routes_json as __routes_json;
-
 /// A process step: what a plugin implements.
 ///
 /// The host creates a fresh instance for every execution and calls
@@ -152,7 +149,7 @@ macro_rules! export {
                     ::std::vec::Vec<::std::string::String>,
                     ::std::string::String,
                 > {
-                    $crate::__routes_json::<$step>(&config)
+                    $crate::guest::check_config::<$step>(&config)
                 }
                 fn run(
                     ctx: $crate::guest::bindings::docket::step::types::Context,

@@ -160,14 +160,22 @@ fn a_stack_overflow_is_a_trap() {
 }
 
 #[test]
-fn oversized_output_is_refused() {
+fn oversized_output_is_refused_before_the_host_copies_it() {
     let runtime = support::runtime();
-    let execution = run_mode(&misbehave(&runtime), "huge-output", &Limits::default());
-    assert!(
-        matches!(failure(&execution), StepFailure::OutputTooLarge { size, limit: 1_048_576 } if *size > 4_000_000),
-        "{:?}",
-        execution.result
-    );
+    let plugin = misbehave(&runtime);
+    for mode in ["huge-output", "many-problems", "big-notifications"] {
+        let execution = run_mode(&plugin, mode, &Limits::default());
+        assert_eq!(
+            failure(&execution),
+            &StepFailure::OutputTooLarge { limit: 1_048_576 },
+            "{mode}"
+        );
+        assert_eq!(
+            summary(&execution),
+            "the step returned more than its output limit of 1048576 bytes"
+        );
+        assert!(execution.notifications.is_empty(), "{mode}");
+    }
     assert_host_still_works(&runtime);
 }
 
@@ -231,12 +239,21 @@ fn a_log_flood_is_truncated_not_fatal() {
     assert_eq!(summary(&execution), "continue");
     assert_eq!(
         execution.logs.len(),
-        11,
-        "ten lines of 1 KiB fit, then the truncation notice"
+        10,
+        "nine lines of 1 KiB and their overhead fit, then the notice"
     );
     assert_eq!(
         execution.logs.last().unwrap().message,
         "log truncated: the step wrote more than 10240 bytes"
+    );
+
+    // Empty lines cost their overhead too: a million of them keep a bounded log.
+    let execution = run_mode(&misbehave(&runtime), "empty-log-spam", &limits);
+    assert_eq!(summary(&execution), "continue");
+    assert!(
+        execution.logs.len() <= 10 * 1024 / 64 + 1,
+        "{} lines kept",
+        execution.logs.len()
     );
 }
 

@@ -126,3 +126,17 @@ fn the_pool_reset_is_standard_when_asked_and_says_why() {
     );
     assert_eq!(support::summary(&execution), "continue");
 }
+
+#[test]
+fn a_zero_deadline_tick_is_refused() {
+    let err = Runtime::new(RuntimeConfig {
+        epoch_tick: std::time::Duration::ZERO,
+        ..RuntimeConfig::default()
+    })
+    .err()
+    .expect("refused");
+    assert_eq!(
+        err.to_string(),
+        "failed to set up the plugin runtime: `epoch_tick` of 0ns is shorter than the minimum of 100µs"
+    );
+}

@@ -95,20 +95,31 @@ fn crates_in(dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-fn ensure_wasm_targets() -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
-    let installed = match installed {
-        Ok(output) if output.status.success() => {
-            String::from_utf8_lossy(&output.stdout).into_owned()
-        }
-        // Without rustup, the toolchain must already have the targets.
-        _ => return Ok(()),
+/// Adds what the toolchain needs and may lack on a fresh machine: the wasm
+/// targets for plugins, rustfmt and clippy for the checks.
+fn ensure_toolchain() -> anyhow::Result<()> {
+    let installed = |what: &str| -> Option<String> {
+        let output = Command::new("rustup")
+            .args([what, "list", "--installed"])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    // Without rustup, the toolchain must already have all of it.
+    let (Some(targets), Some(components)) = (installed("target"), installed("component")) else {
+        return Ok(());
     };
     for target in ["wasm32-unknown-unknown", "wasm32-wasip2"] {
-        if !installed.lines().any(|line| line.trim() == target) {
+        if !targets.lines().any(|line| line.trim() == target) {
             run(Command::new("rustup").args(["target", "add", target]))?;
+        }
+    }
+    for component in ["rustfmt", "clippy"] {
+        if !components.lines().any(|line| line.starts_with(component)) {
+            run(Command::new("rustup").args(["component", "add", component]))?;
         }
     }
     Ok(())
@@ -123,7 +134,11 @@ const WASIP2_GUESTS: [&str; 2] = ["wasi-probe", "net-probe"];
 /// target/fixtures, and the plugins once more with plain
 /// `cargo build --target wasm32-wasip2` into target/plugins-wasip2.
 fn plugins(root: &Path) -> anyhow::Result<()> {
-    ensure_wasm_targets()?;
+    ensure_toolchain()?;
+    build_plugins(root)
+}
+
+fn build_plugins(root: &Path) -> anyhow::Result<()> {
     let target = target_dir(root);
     run(cargo().args(["build", "--package", "docket"]))?;
     let docket = target.join("debug").join("docket");
@@ -173,8 +188,9 @@ fn plugins(root: &Path) -> anyhow::Result<()> {
 }
 
 fn test(root: &Path) -> anyhow::Result<()> {
+    ensure_toolchain()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    plugins(root)?;
+    build_plugins(root)?;
     run(cargo().args([
         "clippy",
         "--workspace",
@@ -222,6 +238,8 @@ fn demo(root: &Path) -> anyhow::Result<()> {
         &[
             "--grant",
             "notify",
+            "--case",
+            "BP-2026-0042",
             "--config",
             "@notify.json",
             "--input",

@@ -72,6 +72,9 @@ impl ArtifactCache {
             std::fs::create_dir_all(&self.dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
             std::io::Write::write_all(&mut tmp, &bytes)?;
+            // Durable before it gets its final name: a crash never leaves a
+            // truncated artifact where a whole one is expected.
+            tmp.as_file().sync_all()?;
             tmp.persist(self.path(digest)).map_err(|err| err.error)?;
             Ok(())
         };

@@ -1,5 +1,5 @@
-//! One execution: a fresh `wasmtime::Store` and instance, the capability
-//! implementations the plugin calls, and the conversion of what came back.
+//! One execution: a fresh `wasmtime::Store` and instance, and the
+//! capability implementations the plugin calls, each within its limits.
 
 use super::bindings::{self, docket::step as wit};
 use super::failure::{self, Evidence, Phase, StepFailure};
@@ -14,16 +14,21 @@ use std::time::Duration;
 const PANIC_MESSAGE_LIMIT: usize = 4096;
 /// Tables may grow to this many elements; Rust guests use one small table.
 const TABLE_ELEMENT_LIMIT: usize = 100_000;
+/// What a kept log line or notification costs beyond its text, so that a
+/// flood of empty ones runs into the limits too.
+const ENTRY_OVERHEAD: usize = 64;
 
 /// The host side of one execution: the `T` of its `wasmtime::Store`.
 pub(crate) struct ExecState {
     limiter: MemoryLimiter,
     grants: Arc<Grants>,
-    notify_limit: u32,
-    log_limit: usize,
+    limits: Limits,
     log_bytes: usize,
     log_truncated: bool,
+    /// Bytes of notifications so far; they count against the output limit.
+    pub(crate) notification_bytes: usize,
     notify_limit_hit: bool,
+    output_limit_hit: bool,
     panic: Option<String>,
     pub(crate) notifications: Vec<Notification>,
     pub(crate) logs: Vec<LogLine>,
@@ -35,14 +40,16 @@ impl ExecState {
         ExecState {
             limiter: MemoryLimiter {
                 limit: usize::try_from(limits.memory).unwrap_or(usize::MAX),
+                total: 0,
                 hit: false,
             },
             grants,
-            notify_limit: limits.notifications,
-            log_limit: limits.log,
+            limits: limits.clone(),
             log_bytes: 0,
             log_truncated: false,
+            notification_bytes: 0,
             notify_limit_hit: false,
+            output_limit_hit: false,
             panic: None,
             notifications: Vec::new(),
             logs: Vec::new(),
@@ -58,18 +65,20 @@ impl ExecState {
             .expect("WASI is called only by plugins that import it, and they get WASI state")
     }
 
-    fn evidence(&self, limits: &Limits) -> Evidence {
+    fn evidence(&self) -> Evidence {
         let stderr = self
             .wasi
             .as_ref()
             .map(|wasi| wasi.stderr())
             .filter(|s| !s.trim().is_empty());
         Evidence {
-            deadline: limits.deadline,
-            memory_limit: limits.memory,
+            deadline: self.limits.deadline,
+            memory_limit: self.limits.memory,
             memory_limit_hit: self.limiter.hit,
-            notify_limit: limits.notifications,
+            notify_limit: self.limits.notifications,
             notify_limit_hit: self.notify_limit_hit,
+            output_limit: self.limits.output,
+            output_limit_hit: self.output_limit_hit,
             panic: self
                 .panic
                 .clone()
@@ -78,22 +87,28 @@ impl ExecState {
     }
 }
 
+/// Caps the linear memory of an execution: the sum over all its memories,
+/// so that a component with several core modules gets no more than one.
 struct MemoryLimiter {
     limit: usize,
+    /// Bytes of all memories of the execution so far.
+    total: usize,
     hit: bool,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = (self.total - current).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
             return Ok(false);
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -113,32 +128,38 @@ pub(crate) struct Env<'a> {
     pub epoch_tick: Duration,
 }
 
-/// Runs `call` on a fresh instance from `pre` under `limits`, and returns
-/// its result with the execution's state (logs, notifications).
+/// Runs `call` on a fresh instance from `pre` under the limits in `state`,
+/// and returns its result with the execution's state (logs, notifications).
 pub(crate) fn execute<R>(
     env: &Env<'_>,
     pre: &bindings::PluginPre<ExecState>,
     state: ExecState,
-    limits: &Limits,
     call: impl FnOnce(&bindings::Plugin, &mut wasmtime::Store<ExecState>) -> wasmtime::Result<R>,
 ) -> (Result<R, StepFailure>, ExecState) {
+    let deadline = state.limits.deadline;
+    let output_limit = state.limits.output;
     let mut store = wasmtime::Store::new(env.engine, state);
     store.limiter(|state| &mut state.limiter);
+    // The data the host copies out of the guest in one call (a returned
+    // outcome, a log line) is capped at the output limit before it is
+    // allocated, so aliased strings cannot make the host allocate more.
+    store.set_hostcall_fuel(output_limit);
     // The deadline is counted in epoch ticks; one more tick than the
-    // quotient makes sure the step gets at least its whole deadline.
+    // quotient makes sure the step gets at least its whole deadline. Half
+    // the range keeps wasmtime's `current + ticks` from overflowing.
     let tick_nanos = env.epoch_tick.as_nanos().max(1);
-    let ticks = limits.deadline.as_nanos().div_ceil(tick_nanos) + 1;
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    let ticks = deadline.as_nanos().div_ceil(tick_nanos).saturating_add(1);
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2));
     store.epoch_deadline_trap();
 
     let result = match pre.instantiate(&mut store) {
         Err(err) => Err(failure::classify(
             &err,
             Phase::Instantiate,
-            store.data().evidence(limits),
+            store.data().evidence(),
         )),
         Ok(instance) => call(&instance, &mut store)
-            .map_err(|err| failure::classify(&err, Phase::Call, store.data().evidence(limits))),
+            .map_err(|err| failure::classify(&err, Phase::Call, store.data().evidence())),
     };
     (result, store.into_data())
 }
@@ -150,6 +171,15 @@ fn tail(text: &str, max: usize) -> &str {
         start += 1;
     }
     &text[start..]
+}
+
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl wit::types::Host for ExecState {}
@@ -166,27 +196,24 @@ impl wit::log::Host for ExecState {
         // The SDK reports a panic here just before the trap; keep it apart
         // from the log so that a full log cannot hide it.
         if level == LogLevel::Error && message.starts_with("panicked at ") {
-            let mut end = message.len().min(PANIC_MESSAGE_LIMIT);
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.panic = Some(message[..end].to_owned());
+            self.panic = Some(head(&message, PANIC_MESSAGE_LIMIT).to_owned());
         }
         if self.log_truncated {
             return Ok(());
         }
-        if self.log_bytes + message.len() > self.log_limit {
+        let cost = message.len() + ENTRY_OVERHEAD;
+        if self.log_bytes + cost > self.limits.log {
             self.log_truncated = true;
             self.logs.push(LogLine {
                 level: LogLevel::Warn,
                 message: format!(
                     "log truncated: the step wrote more than {} bytes",
-                    self.log_limit
+                    self.limits.log
                 ),
             });
             return Ok(());
         }
-        self.log_bytes += message.len();
+        self.log_bytes += cost;
         self.logs.push(LogLine { level, message });
         Ok(())
     }
@@ -194,13 +221,26 @@ impl wit::log::Host for ExecState {
 
 impl wit::notify::Host for ExecState {
     fn send(&mut self, message: wit::notify::Notification) -> wasmtime::Result<()> {
-        if self.notifications.len() >= self.notify_limit as usize {
+        if self.notifications.len() >= self.limits.notifications as usize {
             self.notify_limit_hit = true;
             return Err(wasmtime::format_err!(
                 "notification limit of {} reached",
-                self.notify_limit
+                self.limits.notifications
             ));
         }
+        let size = message.channel.len()
+            + message.to.as_ref().map_or(0, String::len)
+            + message.subject.len()
+            + message.body.len()
+            + ENTRY_OVERHEAD;
+        if self.notification_bytes + size > self.limits.output {
+            self.output_limit_hit = true;
+            return Err(wasmtime::format_err!(
+                "output limit of {} bytes reached",
+                self.limits.output
+            ));
+        }
+        self.notification_bytes += size;
         self.notifications.push(Notification {
             channel: message.channel,
             to: message.to,
@@ -220,5 +260,46 @@ impl wit::settings::Host for ExecState {
 impl wit::secrets::Host for ExecState {
     fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
         Ok(self.grants.secret_value(&name).map(str::to_owned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter as _;
+
+    #[test]
+    fn the_memory_limit_covers_all_memories_together() {
+        let mut limiter = MemoryLimiter {
+            limit: 100,
+            total: 0,
+            hit: false,
+        };
+        assert!(limiter.memory_growing(0, 60, None).unwrap(), "first memory");
+        assert!(
+            !limiter.memory_growing(0, 60, None).unwrap(),
+            "a second memory may not add another 60"
+        );
+        assert!(limiter.hit);
+        assert!(
+            limiter.memory_growing(60, 100, None).unwrap(),
+            "the first may grow to the whole limit"
+        );
+        assert!(!limiter.memory_growing(100, 101, None).unwrap());
+    }
+
+    #[test]
+    fn failures_name_sizes_plainly() {
+        assert_eq!(
+            StepFailure::MemoryLimit { limit: 512 * 1024 }.to_string(),
+            "the step needed more than its memory limit of 524288 bytes"
+        );
+        assert_eq!(
+            StepFailure::MemoryLimit {
+                limit: 64 * 1024 * 1024
+            }
+            .to_string(),
+            "the step needed more than its memory limit of 64 MiB"
+        );
     }
 }

@@ -50,16 +50,15 @@ pub enum StepFailure {
         limit: Duration,
     },
     /// The step needed more linear memory than its limit.
-    #[error("the step needed more than its memory limit of {} MiB", limit / (1024 * 1024))]
+    #[error("the step needed more than its memory limit of {}", bytes(*limit))]
     MemoryLimit {
         /// The limit in bytes.
         limit: u64,
     },
-    /// The step returned more data than its output limit.
-    #[error("the step returned {size} bytes, more than the output limit of {limit}")]
+    /// The step returned, or handed the host in one call, more data than its
+    /// output limit.
+    #[error("the step returned more than its output limit of {limit} bytes")]
     OutputTooLarge {
-        /// What the step returned, in bytes.
-        size: usize,
         /// The limit in bytes.
         limit: usize,
     },
@@ -104,6 +103,16 @@ impl StepFailure {
     }
 }
 
+/// A size for a message: in MiB when it is a whole number of them.
+fn bytes(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
 /// What the execution's state knew when wasmtime returned an error.
 pub(crate) struct Evidence {
     pub deadline: Duration,
@@ -111,6 +120,8 @@ pub(crate) struct Evidence {
     pub memory_limit_hit: bool,
     pub notify_limit: u32,
     pub notify_limit_hit: bool,
+    pub output_limit: usize,
+    pub output_limit_hit: bool,
     /// The guest's panic message, if it reported one.
     pub panic: Option<String>,
 }
@@ -122,6 +133,10 @@ pub(crate) enum Phase {
     Call,
 }
 
+/// wasmtime's message when a guest hands the host more data in one call than
+/// the store's hostcall fuel allows; the error type itself is private.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// The one place a wasmtime error becomes a `StepFailure`.
 pub(crate) fn classify(err: &wasmtime::Error, phase: Phase, evidence: Evidence) -> StepFailure {
     if evidence.notify_limit_hit {
@@ -129,22 +144,29 @@ pub(crate) fn classify(err: &wasmtime::Error, phase: Phase, evidence: Evidence) 
             limit: evidence.notify_limit,
         };
     }
+    if evidence.output_limit_hit || format!("{err:#}").contains(HOSTCALL_FUEL_EXHAUSTED) {
+        return StepFailure::OutputTooLarge {
+            limit: evidence.output_limit,
+        };
+    }
     if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return StepFailure::Deadline {
             limit: evidence.deadline,
-        };
-    }
-    // A guest whose allocation failed aborts with a trap of its own; the
-    // limiter saw the refused growth first, and that is the real cause.
-    if evidence.memory_limit_hit {
-        return StepFailure::MemoryLimit {
-            limit: evidence.memory_limit,
         };
     }
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return StepFailure::Trap {
             trap: format!("the step called exit({})", exit.0),
             panic: evidence.panic,
+        };
+    }
+    // A guest whose allocation failed aborts with a trap of its own, without
+    // a panic message; the limiter saw the refused growth first, and that is
+    // the real cause. A panic message means the step handled the refusal and
+    // failed for a reason of its own.
+    if evidence.memory_limit_hit && evidence.panic.is_none() {
+        return StepFailure::MemoryLimit {
+            limit: evidence.memory_limit,
         };
     }
     match (err.downcast_ref::<wasmtime::Trap>(), phase) {

@@ -300,16 +300,9 @@ impl Plugin {
                 input.as_string(),
             )
         });
-        let notification_bytes: usize = state
-            .notifications
-            .iter()
-            .map(|n| n.channel.len() + n.subject.len() + n.body.len())
-            .sum();
         let result = match result {
-            Ok(Ok(outcome)) => {
-                outcome_from(outcome, limits.output.saturating_sub(notification_bytes))
-            }
-            Ok(Err(err)) => Err(step_error_from(err, limits.output)),
+            Ok(Ok(outcome)) => outcome_from(outcome, limits.output, state.notification_bytes),
+            Ok(Err(err)) => Err(step_error_from(err)),
             Err(failure) => Err(StepError::Failed(failure)),
         };
         let notifications = if result.is_ok() {
@@ -357,7 +350,7 @@ impl Plugin {
             engine: &runtime.engine,
             epoch_tick: runtime.config.epoch_tick,
         };
-        exec::execute(&env, &self.inner.pre, state, limits, call)
+        exec::execute(&env, &self.inner.pre, state, call)
     }
 
     /// `limits` with the memory limit capped at the pool's slot size.
@@ -499,7 +492,7 @@ fn describe(
         engine: &runtime.engine,
         epoch_tick: runtime.config.epoch_tick,
     };
-    let (result, _) = exec::execute(&env, &pre, state, &limits, |plugin, store| {
+    let (result, _) = exec::execute(&env, &pre, state, |plugin, store| {
         plugin.docket_step_step().call_describe(store)
     });
     let info = result.map_err(LoadError::Describe)?;
@@ -550,8 +543,14 @@ fn instant(time: SystemTime) -> wit::types::Instant {
     }
 }
 
-/// Checks what a step returned: its size, and that its data is JSON.
-fn outcome_from(outcome: wit::types::Outcome, limit: usize) -> Result<Outcome, StepError> {
+/// Checks what a step returned: that it fits the output limit together with
+/// the notifications it sent, and that its data is JSON. wasmtime has
+/// already refused to copy more than the limit out of the guest.
+fn outcome_from(
+    outcome: wit::types::Outcome,
+    limit: usize,
+    notification_bytes: usize,
+) -> Result<Outcome, StepError> {
     let size = match &outcome {
         wit::types::Outcome::Continue(data) => data.len(),
         wit::types::Outcome::Route(routing) => {
@@ -562,8 +561,8 @@ fn outcome_from(outcome: wit::types::Outcome, limit: usize) -> Result<Outcome, S
             .map(|p| p.pointer.len() + p.code.len() + p.message.len())
             .sum(),
     };
-    if size > limit {
-        return Err(StepFailure::OutputTooLarge { size, limit }.into());
+    if size + notification_bytes > limit {
+        return Err(StepFailure::OutputTooLarge { limit }.into());
     }
     let json = |what: &str, text: String| {
         Json::parse(text).map_err(|err| StepFailure::BadOutput {
@@ -599,16 +598,7 @@ fn outcome_from(outcome: wit::types::Outcome, limit: usize) -> Result<Outcome, S
     })
 }
 
-fn step_error_from(err: wit::types::StepError, limit: usize) -> StepError {
-    let (wit::types::StepError::Transient(message) | wit::types::StepError::Permanent(message)) =
-        &err;
-    if message.len() > limit {
-        return StepFailure::OutputTooLarge {
-            size: message.len(),
-            limit,
-        }
-        .into();
-    }
+fn step_error_from(err: wit::types::StepError) -> StepError {
     match err {
         wit::types::StepError::Transient(message) => StepError::Transient(message),
         wit::types::StepError::Permanent(message) => StepError::Permanent(message),

@@ -125,8 +125,16 @@ impl Runtime {
     /// # Errors
     ///
     /// If wasmtime rejects the configuration, for example a `max_memory` the
-    /// address space cannot hold.
+    /// address space cannot hold, or `epoch_tick` is under 100 µs.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        if config.epoch_tick < MIN_EPOCH_TICK {
+            return Err(RuntimeError {
+                reason: format!(
+                    "`epoch_tick` of {:?} is shorter than the minimum of {MIN_EPOCH_TICK:?}",
+                    config.epoch_tick
+                ),
+            });
+        }
         let pool_reset = match config.pool_reset {
             PoolResetPolicy::Standard => PoolReset::Standard {
                 reason: "the standard reset was configured".to_owned(),
@@ -147,12 +155,16 @@ impl Runtime {
         let mut pool = wasmtime::PoolingAllocationConfig::new();
         // A Rust component built for wasm32-wasip2 holds three core
         // instances, two memories and a few tables; a lean one holds one of
-        // each. Size the pool for the former.
+        // each. Size the pool for the former, and cap what one component may
+        // take so that no plugin can hold the pool's slots for itself.
         pool.total_component_instances(n)
             .total_core_instances(n * 4)
             .total_memories(n * 2)
             .total_tables(n * 4)
             .total_stacks(n)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16)
             .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
             .table_elements(TABLE_ELEMENTS);
         if pool_reset == PoolReset::Fast {
@@ -209,6 +221,9 @@ impl Runtime {
         }
     }
 }
+
+/// The shortest deadline tick: the ticker thread wakes once per tick.
+const MIN_EPOCH_TICK: Duration = Duration::from_micros(100);
 
 /// Elements a table may have in a pool slot; Rust guests with many trait
 /// objects need a few thousand.

@@ -6,8 +6,8 @@
 //! messages), `wasi:clocks` (the wall clock reads the engine's clock
 //! reading for the execution; the monotonic clock is virtual, so waiting
 //! returns at once), `wasi:filesystem` (no preopened directories, so no
-//! file can be named), `wasi:random` (a deterministic stream derived from
-//! the execution's identity). Never linked: `wasi:sockets`, `wasi:http` and
+//! file can be named), `wasi:random` (ChaCha seeded from the execution's
+//! identity: unpredictable across cases, the same on replay). Never linked: `wasi:sockets`, `wasi:http` and
 //! anything else; a plugin importing them is refused at load time.
 //!
 //! The clocks and the random stream are deterministic so that replaying a
@@ -17,12 +17,17 @@
 
 use super::exec::ExecState;
 use super::types::StepContext;
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
 use std::time::{Duration, SystemTime};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Resources (streams, pollables) a guest may hold at once.
+const RESOURCE_LIMIT: usize = 1024;
 
 /// The WASI packages a plugin may import; anything else is refused.
 pub(crate) const PROVIDED_PACKAGES: [&str; 5] = [
@@ -53,10 +58,8 @@ impl WasiState {
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
             .wall_clock(FixedClock(wall))
-            .secure_random(wasmtime_wasi::Deterministic::new(seed.to_vec()))
-            .insecure_random(wasmtime_wasi::Deterministic::new(
-                seed.iter().rev().copied().collect(),
-            ))
+            .secure_random(StdRng::from_seed(seed))
+            .insecure_random(StdRng::from_seed(seed.map(|byte| !byte)))
             .insecure_random_seed(u128::from_le_bytes(
                 seed[..16].try_into().expect("16 bytes"),
             ))
@@ -64,9 +67,12 @@ impl WasiState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        // Streams, pollables and the like; a guest needs a handful.
+        table.set_max_capacity(RESOURCE_LIMIT);
         WasiState {
             ctx: wasi,
-            table: ResourceTable::new(),
+            table,
             stderr,
             monotonic: 0,
         }

@@ -38,6 +38,9 @@ pub struct RunCommand {
     /// Linear memory limit in MiB.
     #[arg(long, value_name = "N")]
     memory_mb: Option<u64>,
+    /// The case id the step's context reports.
+    #[arg(long = "case", value_name = "ID", default_value = "cli")]
+    case_id: String,
     /// The acting person, as the step's context reports it.
     #[arg(long = "as", value_name = "PERSON")]
     actor: Option<String>,
@@ -70,7 +73,7 @@ impl RunCommand {
             limits.deadline = Duration::from_millis(ms);
         }
         if let Some(mb) = self.memory_mb {
-            limits.memory = mb * 1024 * 1024;
+            limits.memory = mb.saturating_mul(1024 * 1024);
         }
 
         let runtime = self.runtime.runtime()?;
@@ -78,7 +81,7 @@ impl RunCommand {
             .load_file(&self.plugin, grants)
             .with_context(|| format!("failed to load `{}`", self.plugin.display()))?;
         let ctx = StepContext {
-            case_id: "cli".to_owned(),
+            case_id: self.case_id,
             workflow: "cli".to_owned(),
             workflow_version: 1,
             step_id: plugin.info().name.clone(),
