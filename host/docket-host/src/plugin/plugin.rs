@@ -274,6 +274,12 @@ impl Plugin {
     ///
     /// Never panics and never hangs because of the plugin: every way a step
     /// can fail ends in [`Execution::result`].
+    ///
+    /// The call blocks for up to the deadline. Make it from a thread that
+    /// may block (a plain thread, or `tokio::task::spawn_blocking`), not
+    /// from an async task: for plugins that import WASI, wasmtime-wasi's
+    /// synchronous implementation enters a tokio runtime of its own, which
+    /// tokio refuses, with a panic, inside another.
     pub fn run(
         &self,
         ctx: &StepContext,
