@@ -80,6 +80,11 @@ impl RunCommand {
         let plugin = runtime
             .load_file(&self.plugin, grants)
             .with_context(|| format!("failed to load `{}`", self.plugin.display()))?;
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "outside a workflow, the CLI is the clock"
+        )]
+        let now = SystemTime::now();
         let ctx = StepContext {
             case_id: self.case_id,
             workflow: "cli".to_owned(),
@@ -87,7 +92,7 @@ impl RunCommand {
             step_id: plugin.info().name.clone(),
             attempt: 1,
             actor: self.actor,
-            now: SystemTime::now(),
+            now,
         };
         let execution = plugin.run(&ctx, &config, &input, &limits);
 
