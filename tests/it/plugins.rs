@@ -296,3 +296,35 @@ fn a_plain_wasip2_build_loads_and_decides_like_the_lean_one() {
         assert_eq!(a.result, b.result);
     }
 }
+
+/// The names every core module inside `component` exports.
+fn core_exports(component: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        if let wasmparser::Payload::ExportSection(exports) = payload.unwrap() {
+            names.extend(
+                exports
+                    .into_iter()
+                    .map(|export| export.unwrap().name.to_owned()),
+            );
+        }
+    }
+    names
+}
+
+#[test]
+fn sdk_plugins_are_pre_initialized_at_build_time() {
+    for name in ["validate-schema", "route-rules", "notify-template"] {
+        let exports = core_exports(&support::plugin(name));
+        assert!(
+            exports
+                .iter()
+                .any(|e| e.starts_with("docket:step/step@0.1.0#")),
+            "{name}: {exports:?}"
+        );
+        assert!(
+            !exports.iter().any(|e| e == "docket-init"),
+            "{name} still exports `docket-init`: `docket plugin build` did not pre-initialize it"
+        );
+    }
+}

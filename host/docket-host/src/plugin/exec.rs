@@ -5,10 +5,10 @@ use super::bindings::{self, docket::step as wit};
 use super::failure::{self, Evidence, Phase, StepFailure};
 use super::grants::Grants;
 use super::limits::Limits;
+use super::runtime::RuntimeInner;
 use super::sandbox::WasiState;
-use super::types::{LogLevel, LogLine, Notification};
+use super::types::{LogLevel, LogLine, Notification, StepContext};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Panic messages are kept up to this size, whatever the log limit.
 const PANIC_MESSAGE_LIMIT: usize = 4096;
@@ -36,7 +36,7 @@ pub(crate) struct ExecState {
 }
 
 impl ExecState {
-    pub(crate) fn new(grants: Arc<Grants>, limits: &Limits, wasi: Option<WasiState>) -> ExecState {
+    fn new(grants: Arc<Grants>, limits: Limits, wasi: Option<WasiState>) -> ExecState {
         ExecState {
             limiter: MemoryLimiter {
                 limit: usize::try_from(limits.memory).unwrap_or(usize::MAX),
@@ -44,7 +44,7 @@ impl ExecState {
                 hit: false,
             },
             grants,
-            limits: limits.clone(),
+            limits,
             log_bytes: 0,
             log_truncated: false,
             notification_bytes: 0,
@@ -122,23 +122,32 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The engine-wide pieces an execution needs.
-pub(crate) struct Env<'a> {
-    pub engine: &'a wasmtime::Engine,
-    pub epoch_tick: Duration,
+/// What one execution runs with.
+pub(crate) struct Setup<'a> {
+    /// The capabilities' settings and secrets.
+    pub grants: Arc<Grants>,
+    /// Whether the plugin imports WASI, and so needs WASI state.
+    pub wasi: bool,
+    /// The context; WASI's clock and randomness derive from it.
+    pub ctx: &'a StepContext,
+    pub limits: Limits,
 }
 
-/// Runs `call` on a fresh instance from `pre` under the limits in `state`,
-/// and returns its result with the execution's state (logs, notifications).
+/// Runs `call` on a fresh instance from `pre`, set up as `setup` says, and
+/// returns its result with the execution's state (logs, notifications).
 pub(crate) fn execute<R>(
-    env: &Env<'_>,
+    runtime: &RuntimeInner,
     pre: &bindings::PluginPre<ExecState>,
-    state: ExecState,
+    setup: Setup<'_>,
     call: impl FnOnce(&bindings::Plugin, &mut wasmtime::Store<ExecState>) -> wasmtime::Result<R>,
 ) -> (Result<R, StepFailure>, ExecState) {
+    let wasi = setup
+        .wasi
+        .then(|| WasiState::new(setup.ctx, setup.limits.log));
+    let state = ExecState::new(setup.grants, setup.limits, wasi);
     let deadline = state.limits.deadline;
     let output_limit = state.limits.output;
-    let mut store = wasmtime::Store::new(env.engine, state);
+    let mut store = wasmtime::Store::new(&runtime.engine, state);
     store.limiter(|state| &mut state.limiter);
     // The data the host copies out of the guest in one call (a returned
     // outcome, a log line) is capped at the output limit before it is
@@ -147,7 +156,7 @@ pub(crate) fn execute<R>(
     // The deadline is counted in epoch ticks; one more tick than the
     // quotient makes sure the step gets at least its whole deadline. Half
     // the range keeps wasmtime's `current + ticks` from overflowing.
-    let tick_nanos = env.epoch_tick.as_nanos().max(1);
+    let tick_nanos = runtime.config.epoch_tick.as_nanos().max(1);
     let ticks = deadline.as_nanos().div_ceil(tick_nanos).saturating_add(1);
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2));
     store.epoch_deadline_trap();

@@ -5,7 +5,7 @@ use std::time::Duration;
 /// What one execution may use. A step over a limit is stopped and the
 /// execution ends in a [`crate::plugin::StepFailure`]; the host and other
 /// executions are not affected.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Wall-clock time from instantiation to the returned outcome.
     pub deadline: Duration,

@@ -2,12 +2,12 @@
 //! in a fresh instance per execution; and the checks themselves.
 
 use super::bindings::{self, docket::step as wit};
-use super::exec::{self, Env, ExecState};
+use super::exec::{self, ExecState, Setup};
 use super::failure::{StepError, StepFailure};
 use super::grants::{Capability, Grants};
 use super::limits::Limits;
 use super::runtime::{Runtime, RuntimeInner};
-use super::sandbox::{self, WasiState};
+use super::sandbox;
 use super::types::{
     Kind, LogLine, Notification, Outcome, PluginDigest, PluginInfo, Problem, StepContext,
 };
@@ -288,7 +288,7 @@ impl Plugin {
         limits: &Limits,
     ) -> Execution {
         let started = Instant::now();
-        let limits = &self.clamp(limits);
+        let limits = self.clamp(limits);
         let wit_ctx = wit::types::Context {
             case_id: ctx.case_id.clone(),
             workflow: ctx.workflow.clone(),
@@ -332,7 +332,7 @@ impl Plugin {
     /// [`ConfigError::Invalid`] with the plugin's reason, or
     /// [`ConfigError::Failed`] if the check itself failed.
     pub fn check_config(&self, config: &Json, limits: &Limits) -> Result<Vec<String>, ConfigError> {
-        let limits = &self.clamp(limits);
+        let limits = self.clamp(limits);
         let ctx = describe_context();
         let (result, _) = self.execute(&ctx, limits, |plugin, store| {
             plugin
@@ -345,25 +345,23 @@ impl Plugin {
     fn execute<R>(
         &self,
         ctx: &StepContext,
-        limits: &Limits,
+        limits: Limits,
         call: impl FnOnce(&bindings::Plugin, &mut wasmtime::Store<ExecState>) -> wasmtime::Result<R>,
     ) -> (Result<R, StepFailure>, ExecState) {
-        let runtime = &self.inner.runtime;
-        let wasi = (!self.inner.inspection.imports.wasi.is_empty())
-            .then(|| WasiState::new(ctx, limits.log));
-        let state = ExecState::new(self.inner.grants.clone(), limits, wasi);
-        let env = Env {
-            engine: &runtime.engine,
-            epoch_tick: runtime.config.epoch_tick,
+        let setup = Setup {
+            grants: self.inner.grants.clone(),
+            wasi: !self.inner.inspection.imports.wasi.is_empty(),
+            ctx,
+            limits,
         };
-        exec::execute(&env, &self.inner.pre, state, call)
+        exec::execute(&self.inner.runtime, &self.inner.pre, setup, call)
     }
 
     /// `limits` with the memory limit capped at the pool's slot size.
     fn clamp(&self, limits: &Limits) -> Limits {
         Limits {
             memory: limits.memory.min(self.inner.runtime.config.max_memory),
-            ..limits.clone()
+            ..*limits
         }
     }
 }
@@ -491,14 +489,13 @@ fn describe(
         .instantiate_pre(component)
         .and_then(bindings::PluginPre::new)
         .map_err(invalid)?;
-    let limits = Limits::default();
-    let wasi = (!imports.wasi.is_empty()).then(|| WasiState::new(&describe_context(), limits.log));
-    let state = ExecState::new(Arc::new(Grants::none()), &limits, wasi);
-    let env = Env {
-        engine: &runtime.engine,
-        epoch_tick: runtime.config.epoch_tick,
+    let setup = Setup {
+        grants: Arc::new(Grants::none()),
+        wasi: !imports.wasi.is_empty(),
+        ctx: &describe_context(),
+        limits: Limits::default(),
     };
-    let (result, _) = exec::execute(&env, &pre, state, |plugin, store| {
+    let (result, _) = exec::execute(runtime, &pre, setup, |plugin, store| {
         plugin.docket_step_step().call_describe(store)
     });
     let info = result.map_err(LoadError::Describe)?;

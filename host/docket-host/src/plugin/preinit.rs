@@ -27,28 +27,26 @@ impl From<wasmtime::Error> for PreinitError {
     }
 }
 
-/// Whether `module` (a core WebAssembly module) exports [`INIT_EXPORT`].
-pub fn has_init(module: &[u8]) -> bool {
-    let engine = wasmtime::Engine::default();
-    wasmtime::Module::new(&engine, module).is_ok_and(|m| m.get_export(INIT_EXPORT).is_some())
-}
-
 /// Runs `module`'s [`INIT_EXPORT`] and returns the module with the
-/// resulting memory and globals as its initial state, without the export.
+/// resulting memory and globals as its initial state, without the export;
+/// `None` if the module has no such export.
 ///
 /// Imports trap during initialization: `Step::init` may not call a
 /// capability.
 ///
 /// # Errors
 ///
-/// If the module is not valid, has no such export, or the export traps.
-pub fn preinitialize(module: &[u8]) -> Result<Vec<u8>, PreinitError> {
+/// If the module is not valid, or the export has the wrong type or traps.
+pub fn preinitialize(module: &[u8]) -> Result<Option<Vec<u8>>, PreinitError> {
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT).keep_init_func(false);
     let (cx, instrumented) = wizer.instrument(module)?;
 
     let engine = wasmtime::Engine::default();
     let compiled = wasmtime::Module::new(&engine, &instrumented)?;
+    if compiled.get_export(INIT_EXPORT).is_none() {
+        return Ok(None);
+    }
     let mut store = wasmtime::Store::new(&engine, ());
     let mut linker = wasmtime::Linker::new(&engine);
     linker.define_unknown_imports_as_traps(&compiled)?;
@@ -56,14 +54,14 @@ pub fn preinitialize(module: &[u8]) -> Result<Vec<u8>, PreinitError> {
     let init = instance
         .get_typed_func::<(), ()>(&mut store, INIT_EXPORT)
         .map_err(|err| PreinitError {
-            reason: format!("no `{INIT_EXPORT}` export of type [] -> []: {err:#}"),
+            reason: format!("`{INIT_EXPORT}` is not a function of type [] -> []: {err:#}"),
         })?;
     init.call(&mut store, ()).map_err(|err| PreinitError {
         reason: format!("`Step::init` failed: {err:#}"),
     })?;
 
     let mut state = Snapshot { store, instance };
-    Ok(block_on(wizer.snapshot(&cx, &mut state))?)
+    Ok(Some(block_on(wizer.snapshot(&cx, &mut state))?))
 }
 
 struct Snapshot {
@@ -148,9 +146,14 @@ mod tests {
     #[test]
     fn the_init_state_becomes_the_initial_state() {
         let module = wat::parse_str(MODULE).unwrap();
-        assert!(has_init(&module));
-        let initialized = preinitialize(&module).unwrap();
-        assert!(!has_init(&initialized), "the init export is gone");
+        let initialized = preinitialize(&module)
+            .unwrap()
+            .expect("the module has an init export");
+        assert_eq!(
+            preinitialize(&initialized).unwrap(),
+            None,
+            "the init export is gone"
+        );
 
         let (mut store, instance) = instantiate(&initialized);
         let read = instance

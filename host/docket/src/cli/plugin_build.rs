@@ -53,9 +53,10 @@ impl BuildCommand {
         for (package, module) in modules {
             let mut bytes = std::fs::read(&module)
                 .with_context(|| format!("failed to read `{}`", module.display()))?;
-            if preinit::has_init(&bytes) {
-                bytes = preinit::preinitialize(&bytes)
-                    .with_context(|| format!("failed to pre-initialize `{package}`"))?;
+            if let Some(initialized) = preinit::preinitialize(&bytes)
+                .with_context(|| format!("failed to pre-initialize `{package}`"))?
+            {
+                bytes = initialized;
             }
             let component = componentize(&bytes)
                 .with_context(|| format!("failed to make a component of `{package}`"))?;
