@@ -9,5 +9,6 @@ mod cli;
 mod hostile;
 mod plugins;
 mod runtime;
+mod store_conformance;
 mod support;
 mod tidy;

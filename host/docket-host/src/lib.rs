@@ -15,5 +15,6 @@
 
 pub mod json;
 pub mod plugin;
+pub mod store;
 
 pub use json::{Json, JsonError};

@@ -1,0 +1,923 @@
+//! The embedded SQLite backend: one file, created on first use, in WAL
+//! mode.
+//!
+//! One writer connection, behind a mutex, applies each [`Backend::commit`]
+//! batch in one `BEGIN IMMEDIATE` transaction; reads go through a small
+//! pool of separate connections, so (WAL being what it is) a reader never
+//! waits for the writer and sees only committed batches.
+//!
+//! The layout (store schema 1, kept in `PRAGMA user_version`; the file is
+//! marked as a docket store by `PRAGMA application_id`):
+//!
+//! - `deployments(workflow, version, source, digest, deployed_at)`, keyed by
+//!   workflow and version;
+//! - `cases`: the [`CaseRow`] of every case, with an integer `n` in
+//!   insertion order that breaks ties between cases created in the same
+//!   millisecond. `waiting_roles` is a JSON array, read back as is;
+//! - `case_roles(role, case_n)`: one row per open role of a case, the
+//!   exact index an inbox query filters on;
+//! - `journal(case_id, seq, at, schema_version, event)`, keyed by case and
+//!   seq, the event as JSON;
+//! - `outbox(n, key, case_id, channel, recipient, subject, body,
+//!   delivered_at)`, `n` being the enqueue order.
+
+use super::event::{Millis, Recorded, SCHEMA_VERSION};
+use super::{
+    Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Error, OutboxEntry, Write,
+};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// How hard a commit tries to reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is on disk when `commit` returns (`synchronous = FULL`).
+    #[default]
+    Full,
+    /// A power loss may lose the last commits, never corrupt the file (`synchronous = NORMAL`).
+    Normal,
+}
+
+/// The layout this build writes and reads, in `PRAGMA user_version`.
+const STORE_SCHEMA: i64 = 1;
+
+/// `PRAGMA application_id` of a docket store: "dkt1".
+const APPLICATION_ID: i64 = 0x646b_7431;
+
+/// How long a connection waits for another process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// At most this many idle read connections are kept.
+const IDLE_READERS: usize = 8;
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// Statuses of a case that has not ended. Queries repeat this text
+/// literally and name the partial index declared with it (`INDEXED BY`):
+/// without statistics, SQLite's planner would rather scan `cases_by_status`
+/// and sort.
+const UNFINISHED: &str = "status IN ('running', 'waiting')";
+
+const SCHEMA: &str = "
+CREATE TABLE deployments (
+    workflow    TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    source      TEXT    NOT NULL,
+    digest      TEXT    NOT NULL,
+    deployed_at INTEGER NOT NULL,
+    PRIMARY KEY (workflow, version)
+);
+
+CREATE TABLE cases (
+    n             INTEGER PRIMARY KEY,
+    id            TEXT    NOT NULL UNIQUE,
+    workflow      TEXT    NOT NULL,
+    version       INTEGER NOT NULL,
+    key           TEXT,
+    tracking_code TEXT    NOT NULL UNIQUE,
+    parent        TEXT,
+    status        TEXT    NOT NULL,
+    waiting_roles TEXT    NOT NULL,
+    next_due      INTEGER,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    events        INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX cases_by_key ON cases (workflow, key) WHERE key IS NOT NULL;
+CREATE INDEX cases_due ON cases (next_due)
+    WHERE status IN ('running', 'waiting') AND next_due IS NOT NULL;
+CREATE INDEX cases_unfinished ON cases (created_at) WHERE status IN ('running', 'waiting');
+CREATE INDEX cases_by_created ON cases (created_at);
+CREATE INDEX cases_by_status ON cases (status, created_at);
+CREATE INDEX cases_by_workflow ON cases (workflow, status, created_at);
+
+CREATE TABLE case_roles (
+    role   TEXT    NOT NULL,
+    case_n INTEGER NOT NULL REFERENCES cases (n),
+    PRIMARY KEY (role, case_n)
+) WITHOUT ROWID;
+CREATE INDEX case_roles_by_case ON case_roles (case_n);
+
+CREATE TABLE journal (
+    case_id        TEXT    NOT NULL REFERENCES cases (id),
+    seq            INTEGER NOT NULL,
+    at             INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL,
+    event          TEXT    NOT NULL,
+    PRIMARY KEY (case_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+    n            INTEGER PRIMARY KEY,
+    key          TEXT    NOT NULL UNIQUE,
+    case_id      TEXT    NOT NULL REFERENCES cases (id),
+    channel      TEXT    NOT NULL,
+    recipient    TEXT,
+    subject      TEXT    NOT NULL,
+    body         TEXT    NOT NULL,
+    delivered_at INTEGER
+);
+CREATE INDEX outbox_undelivered ON outbox (n) WHERE delivered_at IS NULL;
+CREATE INDEX outbox_by_case ON outbox (case_id);
+";
+
+const CASE_COLUMNS: &str = "id, workflow, version, key, tracking_code, parent, status, \
+                            waiting_roles, next_due, created_at, updated_at, events";
+
+/// The embedded SQLite store: a single file, created with its schema on
+/// first use. Several processes may open the same file; SQLite serializes
+/// their writes.
+pub struct Sqlite {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Sqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sqlite")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sqlite {
+    /// Opens the store at `path`, creating the file and its tables if they
+    /// do not exist. The directory must exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if the file is not a docket store (not a SQLite
+    /// database, another program's database) or was written by a newer
+    /// docket; [`Error::Database`] if it cannot be opened or set up (a
+    /// missing directory, permissions, a file that cannot be in WAL mode).
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Sqlite, Error> {
+        let path = path.as_ref().to_owned();
+        let mut writer = Connection::open(&path).map_err(open_error(&path, "open"))?;
+        configure(&writer, &path)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(open_error(&path, "set WAL mode on"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Database(format!(
+                "`{}` cannot be in WAL mode (journal mode `{mode}`); the store needs a file on a local disk",
+                path.display()
+            )));
+        }
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        writer
+            .pragma_update(None, "synchronous", synchronous)
+            .map_err(open_error(&path, "configure"))?;
+        writer
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_error(&path, "configure"))?;
+        migrate(&mut writer, &path)?;
+        let reader = open_reader(&path)?;
+        Ok(Sqlite {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(vec![reader]),
+        })
+    }
+
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock was held dropped its transaction, which
+        // rolled back: the connection is usable.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on an idle read connection, opening one if none is idle.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let res = f(&conn);
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < IDLE_READERS {
+            readers.push(conn);
+        }
+        res
+    }
+
+    fn case_where(
+        &self,
+        what: &str,
+        condition: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<CaseRow>, Error> {
+        self.read(|conn| {
+            let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE {condition}");
+            let mut stmt = conn.prepare_cached(&sql).map_err(db(what))?;
+            let raw = stmt
+                .query_row(params, RawCase::from_row)
+                .optional()
+                .map_err(db(what))?;
+            raw.map(RawCase::into_row).transpose()
+        })
+    }
+}
+
+/// Settings every connection gets.
+fn configure(conn: &Connection, path: &Path) -> Result<(), Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(open_error(path, "configure"))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_error(path, "open"))?;
+    configure(&conn, path)?;
+    conn.pragma_update(None, "query_only", "ON")
+        .map_err(open_error(path, "configure"))?;
+    Ok(conn)
+}
+
+/// Creates the tables in a new file; refuses a file this build cannot read.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open_error(path, "lock"))?;
+    let pragma = |name: &str| -> Result<i64, Error> {
+        tx.pragma_query_value(None, name, |row| row.get(0))
+            .map_err(open_error(path, "read the header of"))
+    };
+    let version = pragma("user_version")?;
+    let application = pragma("application_id")?;
+    let not_docket = || {
+        Error::Corrupt(format!(
+            "`{}` is a SQLite database, but not a docket store",
+            path.display()
+        ))
+    };
+    match version {
+        0 => {
+            let n_tables: i64 = tx
+                .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+                .map_err(open_error(path, "read the schema of"))?;
+            if n_tables > 0 {
+                return Err(not_docket());
+            }
+            tx.execute_batch(SCHEMA)
+                .map_err(open_error(path, "create the tables in"))?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(open_error(path, "create the tables in"))?;
+            tx.pragma_update(None, "user_version", STORE_SCHEMA)
+                .map_err(open_error(path, "create the tables in"))?;
+        }
+        STORE_SCHEMA if application == APPLICATION_ID => {}
+        _ if application != APPLICATION_ID => return Err(not_docket()),
+        newer => {
+            return Err(Error::Corrupt(format!(
+                "`{}` was written by a newer docket (store schema {newer}; this build reads schema {STORE_SCHEMA})",
+                path.display()
+            )));
+        }
+    }
+    tx.commit()
+        .map_err(open_error(path, "create the tables in"))
+}
+
+/// Maps an error while opening `path`; a file that is not a database says so.
+fn open_error<'a>(
+    path: &'a Path,
+    what: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> Error + 'a {
+    move |err| match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::Corrupt(format!(
+            "`{}` is not a docket store: it is not a SQLite database",
+            path.display()
+        )),
+        _ => Error::Database(format!("failed to {what} `{}`: {err}", path.display())),
+    }
+}
+
+/// Maps a database error, saying what was being attempted.
+fn db(what: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |err| Error::Database(format!("failed to {what}: {err}"))
+}
+
+fn to_i64(n: u64, what: &str) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::Database(format!("{what} `{n}` is out of range")))
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn roles_json(roles: &[String]) -> Result<String, Error> {
+    serde_json::to_string(roles)
+        .map_err(|err| Error::Database(format!("failed to encode roles: {err}")))
+}
+
+impl Backend for Sqlite {
+    fn deploy(&self, deployment: &Deployment) -> Result<(), Error> {
+        let what = || {
+            format!(
+                "deploy version {} of `{}`",
+                deployment.version, deployment.workflow
+            )
+        };
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| db(&what())(err))?;
+        let existing: Option<(String, String)> = tx
+            .prepare_cached(
+                "SELECT source, digest FROM deployments WHERE workflow = ?1 AND version = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![deployment.workflow, deployment.version], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(|err| db(&what())(err))?;
+        match existing {
+            Some((source, digest))
+                if source == deployment.source && digest == deployment.digest =>
+            {
+                Ok(())
+            }
+            Some(_) => Err(Error::VersionExists {
+                workflow: deployment.workflow.clone(),
+                version: deployment.version,
+            }),
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO deployments (workflow, version, source, digest, deployed_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        deployment.workflow,
+                        deployment.version,
+                        deployment.source,
+                        deployment.digest,
+                        deployment.deployed_at,
+                    ])
+                })
+                .map_err(|err| db(&what())(err))?;
+                tx.commit().map_err(|err| db(&what())(err))
+            }
+        }
+    }
+
+    fn deployment(
+        &self,
+        workflow: &str,
+        version: Option<u32>,
+    ) -> Result<Option<Deployment>, Error> {
+        let what = format!("read the deployments of `{workflow}`");
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT workflow, version, source, digest, deployed_at FROM deployments \
+                     WHERE workflow = ?1 AND (?2 IS NULL OR version = ?2) \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .map_err(db(&what))?;
+            let raw = stmt
+                .query_row(params![workflow, version], RawDeployment::from_row)
+                .optional()
+                .map_err(db(&what))?;
+            raw.map(RawDeployment::into_deployment).transpose()
+        })
+    }
+
+    fn deployments(&self) -> Result<Vec<Deployment>, Error> {
+        let what = "read the deployments";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT workflow, version, source, digest, deployed_at FROM deployments \
+                     ORDER BY workflow, version",
+                )
+                .map_err(db(what))?;
+            let rows = stmt
+                .query_map([], RawDeployment::from_row)
+                .map_err(db(what))?;
+            rows.map(|raw| raw.map_err(db(what))?.into_deployment())
+                .collect()
+        })
+    }
+
+    fn commit(&self, batch: &[Write]) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin a commit"))?;
+        for write in batch {
+            match write {
+                Write::CreateCase { row, events } => create_case(&tx, row, events)?,
+                Write::Append {
+                    case,
+                    events,
+                    update,
+                } => append(&tx, case, events, update)?,
+                Write::Enqueue(entries) => enqueue(&tx, entries)?,
+                Write::Delivered(keys) => delivered(&tx, keys)?,
+            }
+        }
+        // Dropping the transaction on an error above rolled everything back.
+        tx.commit().map_err(db("commit a batch"))
+    }
+
+    fn case(&self, id: &str) -> Result<Option<CaseRow>, Error> {
+        self.case_where(&format!("read case `{id}`"), "id = ?1", [id])
+    }
+
+    fn case_by_key(&self, workflow: &str, key: &str) -> Result<Option<CaseRow>, Error> {
+        self.case_where(
+            &format!("read the case of `{workflow}` with key `{key}`"),
+            "workflow = ?1 AND key = ?2",
+            [workflow, key],
+        )
+    }
+
+    fn case_by_tracking_code(&self, code: &str) -> Result<Option<CaseRow>, Error> {
+        self.case_where(
+            &format!("read the case with tracking code `{code}`"),
+            "tracking_code = ?1",
+            [code],
+        )
+    }
+
+    fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>, Error> {
+        let what = "list cases";
+        // One statement per combination of filters (eight at most, each
+        // cached), so that every one can use its index.
+        let mut sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1");
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(4);
+        if let Some(workflow) = &filter.workflow {
+            sql += " AND workflow = ?";
+            args.push(workflow);
+        }
+        let status = filter.status.map(CaseStatus::as_str);
+        if let Some(status) = &status {
+            sql += " AND status = ?";
+            args.push(status);
+        }
+        if let Some(role) = &filter.role {
+            sql += " AND n IN (SELECT case_n FROM case_roles WHERE role = ?)";
+            args.push(role);
+        }
+        sql += " ORDER BY created_at DESC, n DESC LIMIT ?";
+        let n_max = filter.limit.map_or(-1, limit);
+        args.push(&n_max);
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db(what))?;
+            let rows = stmt
+                .query_map(args.as_slice(), RawCase::from_row)
+                .map_err(db(what))?;
+            rows.map(|raw| raw.map_err(db(what))?.into_row()).collect()
+        })
+    }
+
+    fn journal(&self, case: &str) -> Result<Vec<Recorded>, Error> {
+        let what = format!("read the journal of case `{case}`");
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, at, schema_version, event FROM journal WHERE case_id = ?1 ORDER BY seq",
+                )
+                .map_err(db(&what))?;
+            let rows = stmt
+                .query_map([case], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Millis>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(db(&what))?;
+            rows.map(|raw| {
+                let (seq, at, schema_version, event) = raw.map_err(db(&what))?;
+                decode_event(case, seq, at, schema_version, &event)
+            })
+            .collect()
+        })
+    }
+
+    fn unfinished_cases(&self) -> Result<Vec<String>, Error> {
+        let what = "list unfinished cases";
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT id FROM cases INDEXED BY cases_unfinished WHERE {UNFINISHED} \
+                 ORDER BY created_at, n"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(db(what))?;
+            let rows = stmt.query_map([], |row| row.get(0)).map_err(db(what))?;
+            rows.collect::<Result<_, _>>().map_err(db(what))
+        })
+    }
+
+    fn due_cases(&self, now: Millis, n_max: usize) -> Result<Vec<String>, Error> {
+        let what = "list due cases";
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT id FROM cases INDEXED BY cases_due WHERE {UNFINISHED} AND next_due <= ?1 \
+                 ORDER BY next_due, n LIMIT ?2"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(db(what))?;
+            let rows = stmt
+                .query_map(params![now, limit(n_max)], |row| row.get(0))
+                .map_err(db(what))?;
+            rows.collect::<Result<_, _>>().map_err(db(what))
+        })
+    }
+
+    fn undelivered(&self, n_max: usize) -> Result<Vec<OutboxEntry>, Error> {
+        let what = "read the outbox";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT key, case_id, channel, recipient, subject, body FROM outbox \
+                     WHERE delivered_at IS NULL ORDER BY n LIMIT ?1",
+                )
+                .map_err(db(what))?;
+            let rows = stmt
+                .query_map([limit(n_max)], |row| {
+                    Ok(OutboxEntry {
+                        key: row.get(0)?,
+                        case: row.get(1)?,
+                        channel: row.get(2)?,
+                        to: row.get(3)?,
+                        subject: row.get(4)?,
+                        body: row.get(5)?,
+                    })
+                })
+                .map_err(db(what))?;
+            rows.collect::<Result<_, _>>().map_err(db(what))
+        })
+    }
+}
+
+/// Checks that `events` are numbered from `first` without gaps.
+fn check_numbering(case: &str, events: &[Recorded], first: u64) -> Result<(), Error> {
+    for (expected, recorded) in (first..).zip(events) {
+        if recorded.seq != expected {
+            return Err(Error::Conflict {
+                case: case.to_owned(),
+                expected: recorded.seq,
+                actual: expected - 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn insert_events(tx: &Transaction<'_>, case: &str, events: &[Recorded]) -> Result<(), Error> {
+    let what = || format!("append to the journal of case `{case}`");
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO journal (case_id, seq, at, schema_version, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(|err| db(&what())(err))?;
+    for recorded in events {
+        let event = serde_json::to_string(&recorded.event).map_err(|err| {
+            Error::Database(format!(
+                "failed to encode event {} of case `{case}`: {err}",
+                recorded.seq
+            ))
+        })?;
+        stmt.execute(params![
+            case,
+            to_i64(recorded.seq, "seq")?,
+            recorded.at,
+            SCHEMA_VERSION,
+            event
+        ])
+        .map_err(|err| db(&what())(err))?;
+    }
+    Ok(())
+}
+
+fn insert_roles(
+    tx: &Transaction<'_>,
+    case: &str,
+    case_n: i64,
+    roles: &[String],
+) -> Result<(), Error> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx
+        .prepare_cached("INSERT OR IGNORE INTO case_roles (role, case_n) VALUES (?1, ?2)")
+        .map_err(|err| db(&format!("index the roles of case `{case}`"))(err))?;
+    for role in roles {
+        stmt.execute(params![role, case_n])
+            .map_err(|err| db(&format!("index the roles of case `{case}`"))(err))?;
+    }
+    Ok(())
+}
+
+fn create_case(tx: &Transaction<'_>, row: &CaseRow, events: &[Recorded]) -> Result<(), Error> {
+    let what = || format!("create case `{}`", row.id);
+    check_numbering(&row.id, events, 1)?;
+    let n_events = to_i64(events.len() as u64, "journal length")?;
+    let roles = roles_json(&row.waiting_roles)?;
+    let case_n: Option<i64> = tx
+        .prepare_cached(
+            "INSERT INTO cases (id, workflow, version, key, tracking_code, parent, status, \
+             waiting_roles, next_due, created_at, updated_at, events) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT DO NOTHING RETURNING n",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    row.id,
+                    row.workflow,
+                    row.version,
+                    row.key,
+                    row.tracking_code,
+                    row.parent,
+                    row.status.as_str(),
+                    roles,
+                    row.next_due,
+                    row.created_at,
+                    row.updated_at,
+                    n_events,
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(|err| db(&what())(err))?;
+    let Some(case_n) = case_n else {
+        return Err(duplicate(tx, row)?);
+    };
+    insert_roles(tx, &row.id, case_n, &row.waiting_roles)?;
+    insert_events(tx, &row.id, events)
+}
+
+/// Why a case row was not inserted: which unique column it collides on.
+fn duplicate(tx: &Transaction<'_>, row: &CaseRow) -> Result<Error, Error> {
+    let what = || format!("create case `{}`", row.id);
+    if let Some(key) = &row.key {
+        let taken = tx
+            .prepare_cached("SELECT 1 FROM cases WHERE workflow = ?1 AND key = ?2")
+            .and_then(|mut stmt| stmt.exists(params![row.workflow, key]))
+            .map_err(|err| db(&what())(err))?;
+        if taken {
+            return Ok(Error::DuplicateKey {
+                workflow: row.workflow.clone(),
+                key: key.clone(),
+            });
+        }
+    }
+    let events: Option<i64> = tx
+        .prepare_cached("SELECT events FROM cases WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([&row.id], |r| r.get(0)).optional())
+        .map_err(|err| db(&what())(err))?;
+    Ok(match events {
+        // Another writer created the same case first.
+        Some(events) => Error::Conflict {
+            case: row.id.clone(),
+            expected: 1,
+            actual: u64::try_from(events).unwrap_or_default(),
+        },
+        None => Error::Database(format!(
+            "failed to create case `{}`: tracking code `{}` belongs to another case",
+            row.id, row.tracking_code
+        )),
+    })
+}
+
+fn append(
+    tx: &Transaction<'_>,
+    case: &str,
+    events: &[Recorded],
+    update: &CaseUpdate,
+) -> Result<(), Error> {
+    let what = || format!("append to case `{case}`");
+    let current: Option<(i64, i64, Millis, String)> = tx
+        .prepare_cached("SELECT n, events, updated_at, waiting_roles FROM cases WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([case], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()
+        })
+        .map_err(|err| db(&what())(err))?;
+    let Some((case_n, n_events, updated_at, old_roles)) = current else {
+        return Err(Error::NoSuchCase(case.to_owned()));
+    };
+    let n_events = u64::try_from(n_events)
+        .map_err(|_| Error::Corrupt(format!("case `{case}` has a journal of {n_events} events")))?;
+    check_numbering(case, events, n_events + 1)?;
+    insert_events(tx, case, events)?;
+    let roles = roles_json(&update.waiting_roles)?;
+    if roles != old_roles {
+        tx.prepare_cached("DELETE FROM case_roles WHERE case_n = ?1")
+            .and_then(|mut stmt| stmt.execute([case_n]))
+            .map_err(|err| db(&what())(err))?;
+        insert_roles(tx, case, case_n, &update.waiting_roles)?;
+    }
+    let updated_at = events.last().map_or(updated_at, |last| last.at);
+    let n_events = to_i64(n_events + events.len() as u64, "journal length")?;
+    tx.prepare_cached(
+        "UPDATE cases SET status = ?2, waiting_roles = ?3, next_due = ?4, updated_at = ?5, events = ?6 \
+         WHERE n = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            case_n,
+            update.status.as_str(),
+            roles,
+            update.next_due,
+            updated_at,
+            n_events
+        ])
+    })
+    .map_err(|err| db(&what())(err))?;
+    Ok(())
+}
+
+fn enqueue(tx: &Transaction<'_>, entries: &[OutboxEntry]) -> Result<(), Error> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (key, case_id, channel, recipient, subject, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+        )
+        .map_err(db("enqueue messages"))?;
+    for entry in entries {
+        stmt.execute(params![
+            entry.key,
+            entry.case,
+            entry.channel,
+            entry.to,
+            entry.subject,
+            entry.body
+        ])
+        .map_err(|err| {
+            if err.sqlite_extended_error_code() == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+            {
+                Error::NoSuchCase(entry.case.clone())
+            } else {
+                db(&format!("enqueue message `{}`", entry.key))(err)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn delivered(tx: &Transaction<'_>, keys: &[String]) -> Result<(), Error> {
+    // The trait gives no time of delivery; the column records the system
+    // clock for people inspecting the file, and nothing reads it back.
+    let mut stmt = tx
+        .prepare_cached(
+            "UPDATE outbox SET delivered_at = CAST(unixepoch('subsec') * 1000 AS INTEGER) \
+             WHERE key = ?1 AND delivered_at IS NULL",
+        )
+        .map_err(db("mark messages delivered"))?;
+    for key in keys {
+        stmt.execute([key])
+            .map_err(|err| db(&format!("mark message `{key}` delivered"))(err))?;
+    }
+    Ok(())
+}
+
+fn decode_event(
+    case: &str,
+    seq: i64,
+    at: Millis,
+    schema_version: i64,
+    event: &str,
+) -> Result<Recorded, Error> {
+    if schema_version > i64::from(SCHEMA_VERSION) {
+        return Err(Error::Corrupt(format!(
+            "event {seq} of case `{case}` has schema version {schema_version}; this build reads up to {SCHEMA_VERSION}"
+        )));
+    }
+    let seq = u64::try_from(seq)
+        .map_err(|_| Error::Corrupt(format!("case `{case}` has an event numbered {seq}")))?;
+    let event = serde_json::from_str(event)
+        .map_err(|err| Error::Corrupt(format!("event {seq} of case `{case}`: {err}")))?;
+    Ok(Recorded { seq, at, event })
+}
+
+/// A `cases` row as stored, before its values are checked.
+struct RawCase {
+    id: String,
+    workflow: String,
+    version: i64,
+    key: Option<String>,
+    tracking_code: String,
+    parent: Option<String>,
+    status: String,
+    waiting_roles: String,
+    next_due: Option<Millis>,
+    created_at: Millis,
+    updated_at: Millis,
+    events: i64,
+}
+
+impl RawCase {
+    /// Reads the columns [`CASE_COLUMNS`] names, in its order.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawCase> {
+        Ok(RawCase {
+            id: row.get(0)?,
+            workflow: row.get(1)?,
+            version: row.get(2)?,
+            key: row.get(3)?,
+            tracking_code: row.get(4)?,
+            parent: row.get(5)?,
+            status: row.get(6)?,
+            waiting_roles: row.get(7)?,
+            next_due: row.get(8)?,
+            created_at: row.get(9)?,
+            updated_at: row.get(10)?,
+            events: row.get(11)?,
+        })
+    }
+
+    fn into_row(self) -> Result<CaseRow, Error> {
+        let corrupt = |what: &str, value: &dyn std::fmt::Display| {
+            Error::Corrupt(format!("case `{}` has {what} `{value}`", self.id))
+        };
+        let version = u32::try_from(self.version).map_err(|_| corrupt("version", &self.version))?;
+        let status =
+            CaseStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?;
+        let waiting_roles = serde_json::from_str(&self.waiting_roles)
+            .map_err(|_| corrupt("waiting roles", &self.waiting_roles))?;
+        let events =
+            u64::try_from(self.events).map_err(|_| corrupt("journal length", &self.events))?;
+        Ok(CaseRow {
+            id: self.id,
+            workflow: self.workflow,
+            version,
+            key: self.key,
+            tracking_code: self.tracking_code,
+            parent: self.parent,
+            status,
+            waiting_roles,
+            next_due: self.next_due,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            events,
+        })
+    }
+}
+
+/// A `deployments` row as stored.
+struct RawDeployment {
+    workflow: String,
+    version: i64,
+    source: String,
+    digest: String,
+    deployed_at: Millis,
+}
+
+impl RawDeployment {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawDeployment> {
+        Ok(RawDeployment {
+            workflow: row.get(0)?,
+            version: row.get(1)?,
+            source: row.get(2)?,
+            digest: row.get(3)?,
+            deployed_at: row.get(4)?,
+        })
+    }
+
+    fn into_deployment(self) -> Result<Deployment, Error> {
+        let version = u32::try_from(self.version).map_err(|_| {
+            Error::Corrupt(format!(
+                "workflow `{}` has a deployment numbered `{}`",
+                self.workflow, self.version
+            ))
+        })?;
+        Ok(Deployment {
+            workflow: self.workflow,
+            version,
+            source: self.source,
+            digest: self.digest,
+            deployed_at: self.deployed_at,
+        })
+    }
+}
