@@ -12,3 +12,4 @@ mod runtime;
 mod store_conformance;
 mod support;
 mod tidy;
+mod workflow_lint;

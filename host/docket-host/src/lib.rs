@@ -16,5 +16,6 @@
 pub mod json;
 pub mod plugin;
 pub mod store;
+pub mod workflow;
 
 pub use json::{Json, JsonError};

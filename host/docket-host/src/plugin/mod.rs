@@ -29,6 +29,7 @@
 
 mod bindings;
 mod cache;
+mod directory;
 mod exec;
 mod failure;
 #[doc(hidden)]
@@ -45,6 +46,7 @@ mod runtime;
 mod sandbox;
 mod types;
 
+pub use directory::{Directory, DirectoryError};
 pub use failure::{StepError, StepFailure};
 pub use grants::{Capability, Grants, UnknownCapability};
 pub use limits::Limits;

@@ -1,8 +1,11 @@
 //! Subcommands, one file each, and what they share: global options, input
 //! parsing and the plugin runtime's set-up.
 
+mod graph;
+mod lint;
 mod plugin_build;
 mod plugin_inspect;
+mod schema;
 mod step_run;
 
 use anyhow::Context as _;
@@ -31,6 +34,12 @@ pub enum Command {
     /// Run single steps.
     #[command(subcommand)]
     Step(StepCommand),
+    /// Check a workflow definition and show every problem in it.
+    Lint(lint::LintCommand),
+    /// Print a workflow as a Mermaid or Graphviz graph.
+    Graph(graph::GraphCommand),
+    /// Print the JSON Schema of workflow definitions.
+    Schema(schema::SchemaCommand),
 }
 
 #[derive(Subcommand)]
@@ -50,6 +59,9 @@ impl Command {
             Command::Plugin(PluginCommand::Build(cmd)) => cmd.run().map(|()| ExitCode::SUCCESS),
             Command::Plugin(PluginCommand::Inspect(cmd)) => cmd.run().map(|()| ExitCode::SUCCESS),
             Command::Step(StepCommand::Run(cmd)) => cmd.run(),
+            Command::Lint(cmd) => cmd.run(),
+            Command::Graph(cmd) => cmd.run(),
+            Command::Schema(cmd) => cmd.run().map(|()| ExitCode::SUCCESS),
         }
     }
 }
