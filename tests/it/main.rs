@@ -6,6 +6,9 @@
 //! test` builds them and then runs this suite.
 
 mod cli;
+mod cli_cases;
+mod crash;
+mod engine;
 mod hostile;
 mod plugins;
 mod runtime;

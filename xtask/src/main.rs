@@ -3,7 +3,7 @@
 //!
 //! - `cargo xtask test`: everything CI checks: installs the wasm targets,
 //!   builds the plugins, checks formatting and clippy, runs every test.
-//! - `cargo xtask demo`: builds the plugins and runs the demo.
+//! - `cargo xtask demo`: builds the plugins and runs the building-permit demo.
 //! - `cargo xtask bench`: builds the plugins and runs the benchmarks.
 //! - `cargo xtask plugins`: builds every plugin and test guest into a component.
 
@@ -204,49 +204,12 @@ fn test(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The building-permit story: the engine embedded as a library, a batch of
+/// applications, clerks acting over a simulated month (see
+/// examples/building-permit).
 fn demo(root: &Path) -> anyhow::Result<()> {
     plugins(root)?;
-    let docket = target_dir(root).join("debug").join("docket");
-    let plugins = target_dir(root).join("plugins");
-    let demo = root.join("examples").join("step-demo");
-    let step = |plugin: &str, args: &[&str]| -> anyhow::Result<()> {
-        let mut cmd = Command::new(&docket);
-        cmd.args(["step", "run"])
-            .arg(plugins.join(format!("{plugin}.wasm")))
-            .args(args)
-            .current_dir(&demo);
-        eprintln!("$ {}", render(&cmd));
-        // `step run` exits 1 for a rejection, which the demo shows on purpose.
-        let status = cmd.status()?;
-        eprintln!("(exit code {})\n", status.code().unwrap_or(-1));
-        Ok(())
-    };
-    step(
-        "validate-schema",
-        &["--config", "@validate.json", "--input", "@application.json"],
-    )?;
-    step(
-        "validate-schema",
-        &["--config", "@validate.json", "--input", "@incomplete.json"],
-    )?;
-    step(
-        "route-rules",
-        &["--config", "@route.json", "--input", "@application.json"],
-    )?;
-    step(
-        "notify-template",
-        &[
-            "--grant",
-            "notify",
-            "--case",
-            "BP-2026-0042",
-            "--config",
-            "@notify.json",
-            "--input",
-            "@application.json",
-        ],
-    )?;
-    Ok(())
+    run(cargo().args(["run", "--quiet", "--package", "building-permit"]))
 }
 
 fn bench(root: &Path) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@
 //! The crate has no Cargo features, and depends on no CLI, HTTP or
 //! PostgreSQL crate: embedding it brings in the runtime and nothing else.
 
+pub mod engine;
 pub mod json;
 pub mod plugin;
 pub mod store;

@@ -181,6 +181,16 @@ impl Runtime {
     /// [`LoadError::Forbidden`] name the first import the grants do not cover.
     pub fn load(&self, bytes: &[u8], grants: Grants) -> Result<Plugin, LoadError> {
         let (inspection, component) = self.prepare(bytes)?;
+        self.link(inspection, &component, grants)
+    }
+
+    /// The grant check and the pre-instantiation of a checked component.
+    fn link(
+        &self,
+        inspection: Inspection,
+        component: &Component,
+        grants: Grants,
+    ) -> Result<Plugin, LoadError> {
         let imports = &inspection.imports;
         if let Some(import) = imports.forbidden.first() {
             return Err(LoadError::Forbidden {
@@ -201,7 +211,7 @@ impl Runtime {
             sandbox::add_to_linker(&mut linker).map_err(invalid)?;
         }
         let pre = linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(bindings::PluginPre::new)
             .map_err(invalid)?;
         tracing::debug!(plugin = %inspection.info.name, digest = %inspection.digest, "plugin loaded");
@@ -250,6 +260,20 @@ impl Runtime {
 }
 
 impl Plugin {
+    /// The same plugin under other grants, without compiling or describing
+    /// it again: how an engine gives each workflow step its own grants.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::NotGranted`] or [`LoadError::Forbidden`], as [`Runtime::load`].
+    pub fn with_grants(&self, grants: Grants) -> Result<Plugin, LoadError> {
+        let runtime = Runtime {
+            inner: self.inner.runtime.clone(),
+        };
+        let component = self.inner.pre.instance_pre().component().clone();
+        runtime.link(self.inner.inspection.clone(), &component, grants)
+    }
+
     /// What the plugin says about itself.
     pub fn info(&self) -> &PluginInfo {
         &self.inner.inspection.info

@@ -1,12 +1,17 @@
 //! Subcommands, one file each, and what they share: global options, input
 //! parsing and the plugin runtime's set-up.
 
+mod case;
+mod deploy;
 mod graph;
+mod host;
 mod lint;
 mod plugin_build;
 mod plugin_inspect;
 mod schema;
+mod start;
 mod step_run;
+mod worker;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -40,6 +45,17 @@ pub enum Command {
     Graph(graph::GraphCommand),
     /// Print the JSON Schema of workflow definitions.
     Schema(schema::SchemaCommand),
+    /// Deploy a workflow definition as a new version.
+    Deploy(deploy::DeployCommand),
+    /// Start a case of a deployed workflow.
+    Start(start::StartCommand),
+    /// Deploy a workflow file, start a case, and run it until it ends or waits.
+    Run(start::RunCommand),
+    /// Process due work (steps, timers, deadlines) until stopped.
+    Worker(worker::WorkerCommand),
+    /// List, show and act on cases.
+    #[command(subcommand)]
+    Case(case::CaseCommand),
 }
 
 #[derive(Subcommand)]
@@ -62,6 +78,11 @@ impl Command {
             Command::Lint(cmd) => cmd.run(),
             Command::Graph(cmd) => cmd.run(),
             Command::Schema(cmd) => cmd.run().map(|()| ExitCode::SUCCESS),
+            Command::Deploy(cmd) => cmd.run(),
+            Command::Start(cmd) => cmd.run(),
+            Command::Run(cmd) => cmd.run(),
+            Command::Worker(cmd) => cmd.run(),
+            Command::Case(cmd) => cmd.run(),
         }
     }
 }

@@ -1,0 +1,582 @@
+//! The building-permit demo, and an example of embedding docket as a
+//! library: a host on an embedded SQLite store, a batch of realistic
+//! applications, and clerks in four departments working their inboxes over
+//! a simulated month. The clock is a manual one, so a month of deadlines
+//! takes a second.
+//!
+//! Run it from the repository root with `cargo xtask demo` (which builds
+//! the plugins first).
+
+use anyhow::Context as _;
+use docket_host::engine::{
+    Decision, Host, HostConfig, Mailbox, ManualClock, StartCase, format_offset,
+};
+use docket_host::plugin::{Directory, Runtime, RuntimeConfig};
+use docket_host::store::{CaseFilter, CaseStatus, Durability, Ending, Event, Sqlite, Verdict};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn main() -> anyhow::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let work = target.join("demo");
+    // A fresh store every run, so the story is the same every time.
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(target.join("demo-cache")),
+        ..RuntimeConfig::default()
+    })?;
+    let plugins = Directory::open(&runtime, target.join("plugins"))
+        .context("the plugins are not built: run `cargo xtask demo`")?;
+    let clock = Arc::new(ManualClock::new(humantime::parse_rfc3339(
+        "2026-11-23T08:00:00Z",
+    )?));
+    let mailbox = work.join("mailbox.jsonl");
+    let host = Host::open(
+        Arc::new(Sqlite::open(work.join("docket.db"), Durability::Full)?),
+        Arc::new(plugins),
+        clock.clone(),
+        Arc::new(Mailbox::open(&mailbox)?),
+        HostConfig::default(),
+    )?;
+    let source = std::fs::read_to_string(root.join("examples/building-permit/workflow.yaml"))?;
+    let workflow = host.deploy(&source)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "deployed {} v{} (owner {}) on {}",
+        workflow.name,
+        workflow.version,
+        workflow.owner,
+        work.join("docket.db").display()
+    )?;
+
+    // Day 0: the single window accepts the batch.
+    let applications = applications();
+    let mut cases = Vec::new();
+    for (key, applicant, input) in &applications {
+        let started = host.start(
+            "building-permit",
+            StartCase {
+                input: input.clone(),
+                key: Some((*key).to_owned()),
+                applicant: Some((*applicant).to_owned()),
+            },
+        )?;
+        cases.push((*key, started.id, started.tracking_code));
+    }
+    host.run_until_idle()?;
+    writeln!(
+        out,
+        "day 0: {} applications received at the single window",
+        cases.len()
+    )?;
+    report_inboxes(&host, &mut out)?;
+
+    // The departments work their inboxes over the following days. Fire
+    // safety refuses one project; environment never gets to BP-0107, whose
+    // deadline passes and escalates to the team lead.
+    let plan: &[(u32, &str, &str, &str)] = &[
+        (1, "fire-safety", "frida.fire", "approve"),
+        (2, "zoning", "zeno.zoning", "approve"),
+        (3, "environment", "emma.env", "approve"),
+    ];
+    for &(day, role, person, _) in plan {
+        clock.set(humantime::parse_rfc3339("2026-11-23T08:00:00Z")? + DAY * day);
+        host.run_until_idle()?;
+        for row in host.cases(&CaseFilter {
+            role: Some(role.into()),
+            ..CaseFilter::default()
+        })? {
+            if role == "environment" && row.key.as_deref() == Some("BP-0107") {
+                continue; // this one waits past its deadline
+            }
+            let verdict = if role == "fire-safety" && row.key.as_deref() == Some("BP-0105") {
+                Verdict::Reject
+            } else {
+                Verdict::Approve
+            };
+            decide(
+                &host,
+                &row.id,
+                &open_step(&host, &row.id, role)?,
+                verdict,
+                person,
+                role,
+            )?;
+        }
+    }
+    clock.set(humantime::parse_rfc3339("2026-11-23T08:00:00Z")? + DAY * 4);
+    host.run_until_idle()?;
+    writeln!(out, "day 4: the departments have worked their inboxes")?;
+    report_inboxes(&host, &mut out)?;
+
+    // The permit officer decides what is ready; one decision is returned
+    // for a corrected parcel number and resubmitted the same day.
+    for row in host.cases(&CaseFilter {
+        role: Some("permit-officer".into()),
+        ..CaseFilter::default()
+    })? {
+        let verdict = if row.key.as_deref() == Some("BP-0102") {
+            Verdict::Return
+        } else {
+            Verdict::Approve
+        };
+        decide(
+            &host,
+            &row.id,
+            "decide",
+            verdict,
+            "paula.permits",
+            "permit-officer",
+        )?;
+        if verdict == Verdict::Return {
+            host.resubmit(&row.id, json!({"parcel": "2207-114"}))?;
+            host.run_until_idle()?;
+            decide(
+                &host,
+                &row.id,
+                "decide",
+                Verdict::Approve,
+                "peter.permits",
+                "permit-officer",
+            )?;
+        }
+    }
+
+    // Day 10: BP-0107's environmental review is overdue and escalates.
+    clock.set(humantime::parse_rfc3339("2026-11-23T08:00:00Z")? + DAY * 10);
+    host.run_until_idle()?;
+    writeln!(out, "day 10: an overdue review escalates")?;
+    report_inboxes(&host, &mut out)?;
+    for row in host.cases(&CaseFilter {
+        role: Some("environment-lead".into()),
+        ..CaseFilter::default()
+    })? {
+        decide(
+            &host,
+            &row.id,
+            &open_step(&host, &row.id, "environment-lead")?,
+            Verdict::Approve,
+            "elias.envlead",
+            "environment-lead",
+        )?;
+    }
+    clock.set(humantime::parse_rfc3339("2026-11-23T08:00:00Z")? + DAY * 11);
+    for row in host.cases(&CaseFilter {
+        role: Some("permit-officer".into()),
+        ..CaseFilter::default()
+    })? {
+        decide(
+            &host,
+            &row.id,
+            "decide",
+            Verdict::Approve,
+            "paula.permits",
+            "permit-officer",
+        )?;
+    }
+    host.run_until_idle()?;
+
+    writeln!(out)?;
+    report_stages(&host, &cases, &mut out)?;
+    writeln!(out)?;
+    report_outcomes(&host, &cases, &mut out)?;
+    let mail = Mailbox::read(&mailbox)?;
+    writeln!(
+        out,
+        "\n{} notifications delivered (exactly once each, {})",
+        mail.len(),
+        mailbox.display()
+    )?;
+    if let Some((key, id, _)) = cases.iter().find(|(key, ..)| *key == "BP-0107") {
+        writeln!(
+            out,
+            "\nthe timeline of {key} (`docket case show {id} --store {}`):\n",
+            work.join("docket.db").display()
+        )?;
+        write!(out, "{}", host.case(id)?.timeline())?;
+    }
+    Ok(())
+}
+
+/// Twelve applications: simple houses, commercial and tall buildings that
+/// need three departments, a heritage-zone extension, and two incomplete ones.
+fn applications() -> Vec<(&'static str, &'static str, Value)> {
+    let app = |name: &str, email: &str, parcel: &str, kind: &str, floors: u32| {
+        json!({
+            "applicant": {"name": name, "email": email},
+            "parcel": parcel,
+            "project": {"kind": kind, "floors": floors}
+        })
+    };
+    let mut heritage = app(
+        "Hugo Brandt",
+        "hugo.brandt@example.org",
+        "3310-021",
+        "residential",
+        2,
+    );
+    heritage["project"]["heritage_zone"] = json!(true);
+    vec![
+        (
+            "BP-0101",
+            "anna.berg",
+            app(
+                "Anna Berg",
+                "anna.berg@example.org",
+                "1204-331",
+                "residential",
+                2,
+            ),
+        ),
+        (
+            "BP-0102",
+            "jonas.weber",
+            app(
+                "Jonas Weber",
+                "jonas.weber@example.org",
+                "2207-113",
+                "residential",
+                1,
+            ),
+        ),
+        (
+            "BP-0103",
+            "lea.koch",
+            app(
+                "Lea Koch",
+                "lea.koch@example.org",
+                "1451-090",
+                "residential",
+                3,
+            ),
+        ),
+        (
+            "BP-0104",
+            "mira.schulz",
+            app(
+                "Mira Schulz",
+                "mira@schulz-bau.example",
+                "4120-007",
+                "commercial",
+                4,
+            ),
+        ),
+        (
+            "BP-0105",
+            "tom.richter",
+            app(
+                "Tom Richter",
+                "t.richter@example.org",
+                "5003-410",
+                "industrial",
+                2,
+            ),
+        ),
+        (
+            "BP-0106",
+            "sara.lang",
+            app(
+                "Sara Lang",
+                "sara.lang@example.org",
+                "1890-552",
+                "residential",
+                8,
+            ),
+        ),
+        (
+            "BP-0107",
+            "noah.fischer",
+            app(
+                "Noah Fischer",
+                "noah@fischer-logistik.example",
+                "6021-300",
+                "commercial",
+                3,
+            ),
+        ),
+        ("BP-0108", "hugo.brandt", heritage),
+        (
+            "BP-0109",
+            "ida.wolf",
+            app(
+                "Ida Wolf",
+                "ida.wolf@example.org",
+                "2310-877",
+                "residential",
+                2,
+            ),
+        ),
+        (
+            "BP-0110",
+            "karl.neumann",
+            app(
+                "Karl Neumann",
+                "karl.neumann@example.org",
+                "1777-402",
+                "residential",
+                1,
+            ),
+        ),
+        // Incomplete: a parcel number in the wrong format, no floor count.
+        (
+            "BP-0111",
+            "eva.hahn",
+            json!({"applicant": {"name": "Eva Hahn", "email": "eva.hahn@example.org"}, "parcel": "17-4", "project": {"kind": "residential"}}),
+        ),
+        // Incomplete: no project at all.
+        (
+            "BP-0112",
+            "ben.vogel",
+            json!({"applicant": {"name": "Ben Vogel", "email": "ben.vogel@example.org"}, "parcel": "3001-118"}),
+        ),
+    ]
+}
+
+fn decide(
+    host: &Host,
+    case: &str,
+    step: &str,
+    verdict: Verdict,
+    person: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    host.decide(
+        case,
+        Decision {
+            step: step.to_owned(),
+            verdict,
+            person: person.to_owned(),
+            role: role.to_owned(),
+            comment: (verdict != Verdict::Approve).then(|| match verdict {
+                Verdict::Reject => {
+                    "storage of flammable goods too close to the neighbouring school".to_owned()
+                }
+                _ => "the parcel number does not match the land register".to_owned(),
+            }),
+        },
+    )?;
+    host.run_until_idle()?;
+    Ok(())
+}
+
+/// The step of `case` that waits for `role`.
+fn open_step(host: &Host, case: &str, role: &str) -> anyhow::Result<String> {
+    let journal = host.case(case)?.journal;
+    let mut open: BTreeMap<String, String> = BTreeMap::new();
+    for recorded in &journal {
+        match &recorded.event {
+            Event::StepScheduled {
+                step,
+                role: Some(r),
+                ..
+            }
+            | Event::Reassigned { step, role: r, .. } => {
+                open.insert(step.clone(), r.clone());
+            }
+            Event::ApprovalDecided { step, .. } => {
+                open.remove(step);
+            }
+            _ => {}
+        }
+    }
+    open.into_iter()
+        .find(|(_, r)| r == role)
+        .map(|(step, _)| step)
+        .with_context(|| format!("case {case} has no task for {role}"))
+}
+
+fn report_inboxes(host: &Host, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let mut inboxes: BTreeMap<String, usize> = BTreeMap::new();
+    for row in host.cases(&CaseFilter {
+        status: Some(CaseStatus::Waiting),
+        ..CaseFilter::default()
+    })? {
+        for role in row.waiting_roles {
+            *inboxes.entry(role).or_default() += 1;
+        }
+    }
+    let list: Vec<String> = inboxes
+        .iter()
+        .map(|(role, n)| format!("{role} {n}"))
+        .collect();
+    writeln!(
+        out,
+        "  open tasks: {}",
+        if list.is_empty() {
+            "none".into()
+        } else {
+            list.join(", ")
+        }
+    )?;
+    Ok(())
+}
+
+/// Per stage: how many cases reached it, how it decided, how long cases
+/// waited there, and how often its deadline passed.
+fn report_stages(
+    host: &Host,
+    cases: &[(&str, String, String)],
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    #[derive(Default)]
+    struct Stage {
+        reached: usize,
+        passed: usize,
+        rejected: usize,
+        returned: usize,
+        waits: Vec<i64>,
+        escalations: usize,
+    }
+    let mut stages: BTreeMap<String, Stage> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for (_, id, _) in cases {
+        let journal = host.case(id)?.journal;
+        let mut began: BTreeMap<String, i64> = BTreeMap::new();
+        for recorded in &journal {
+            let stage_of = |step: &str| step.rsplit('/').next().unwrap_or(step).to_owned();
+            let stage = |step: &str, order: &mut Vec<String>| {
+                let name = stage_of(step);
+                if !order.contains(&name) {
+                    order.push(name.clone());
+                }
+                name
+            };
+            match &recorded.event {
+                Event::StepScheduled { step, .. } => {
+                    let name = stage(step, &mut order);
+                    stages.entry(name).or_default().reached += 1;
+                    began.insert(step.clone(), recorded.at);
+                }
+                Event::StepFinished { step, outcome, .. } => {
+                    let entry = stages.entry(stage(step, &mut order)).or_default();
+                    if outcome == "reject" {
+                        entry.rejected += 1
+                    } else {
+                        entry.passed += 1
+                    }
+                    if let Some(at) = began.remove(step) {
+                        entry.waits.push(recorded.at - at);
+                    }
+                }
+                Event::ApprovalDecided { step, verdict, .. } => {
+                    let entry = stages.entry(stage(step, &mut order)).or_default();
+                    match verdict {
+                        Verdict::Approve => entry.passed += 1,
+                        Verdict::Reject => entry.rejected += 1,
+                        Verdict::Return => entry.returned += 1,
+                    }
+                    if let Some(at) = began.remove(step) {
+                        entry.waits.push(recorded.at - at);
+                    }
+                }
+                Event::DeadlinePassed { step, .. } => {
+                    stages
+                        .entry(stage(step, &mut order))
+                        .or_default()
+                        .escalations += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{:<18} {:>7} {:>7} {:>8} {:>8} {:>11} {:>9} {:>11}",
+        "stage",
+        "reached",
+        "passed",
+        "rejected",
+        "returned",
+        "median wait",
+        "max wait",
+        "escalations"
+    )?;
+    for name in order {
+        let stage = &stages[&name];
+        let mut waits = stage.waits.clone();
+        waits.sort_unstable();
+        let median = waits
+            .get(waits.len() / 2)
+            .map_or("-".into(), |w| format_offset(*w));
+        let max = waits.last().map_or("-".into(), |w| format_offset(*w));
+        writeln!(
+            out,
+            "{:<18} {:>7} {:>7} {:>8} {:>8} {:>11} {:>9} {:>11}",
+            name,
+            stage.reached,
+            stage.passed,
+            stage.rejected,
+            stage.returned,
+            median,
+            max,
+            stage.escalations
+        )?;
+    }
+    Ok(())
+}
+
+fn report_outcomes(
+    host: &Host,
+    cases: &[(&str, String, String)],
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<8} {:<10} {:<10} {:>9}  path",
+        "key", "tracking", "outcome", "lead time"
+    )?;
+    for (key, id, tracking) in cases {
+        let view = host.case(id)?;
+        let lead = view.journal.last().map_or(0, |r| r.at) - view.row.created_at;
+        let outcome = match view.row.status {
+            CaseStatus::Ended(Ending::Completed) => "granted",
+            CaseStatus::Ended(Ending::Rejected) => "refused",
+            CaseStatus::Ended(Ending::Failed) => "failed",
+            _ => "open",
+        };
+        let path: Vec<String> = view
+            .journal
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Moved { reason, .. } if reason.starts_with("route ") => {
+                    Some(reason[6..].to_owned())
+                }
+                Event::Moved { reason, .. } if reason == "deadline" => Some("escalated".into()),
+                Event::DeadlinePassed { .. } => Some("escalated".into()),
+                Event::Returned { .. } => Some("returned".into()),
+                Event::StepFinished { outcome, step, .. } if outcome == "reject" => {
+                    Some(format!("{step} rejected"))
+                }
+                Event::ApprovalDecided {
+                    verdict: Verdict::Reject,
+                    step,
+                    ..
+                } => Some(format!(
+                    "{} refused",
+                    step.rsplit('/').next().unwrap_or(step)
+                )),
+                _ => None,
+            })
+            .collect();
+        writeln!(
+            out,
+            "{key:<8} {tracking:<10} {outcome:<10} {:>9}  {}",
+            format_offset(lead),
+            path.join(" → ")
+        )?;
+    }
+    Ok(())
+}

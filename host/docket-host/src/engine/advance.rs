@@ -1,0 +1,609 @@
+//! The engine's decisions: what happens next when something happened to a
+//! case. Sans-IO: a [`Tx`] reads the case state, emits events (applying
+//! each one to the state at once) and collects [`Effect`]s for the host to
+//! carry out after the events are committed. Nothing here reads a clock,
+//! touches the store or runs a plugin.
+
+use super::clock::duration_millis;
+use super::state::{CaseState, path_in, scope_of, split_branch, timer_due};
+use crate::plugin::{Execution, Outcome, PluginDigest};
+use crate::store::{
+    Ending, Event, Millis, OutboxEntry, ParentRef, Recorded, StoredProblem, Verdict,
+};
+use crate::workflow::{Join, Step, StepKind, Target, Wait};
+use serde_json::Value;
+
+/// What the host does once a transaction's events are committed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Effect {
+    /// Execute a plugin step.
+    Run { path: String, attempt: u32 },
+    /// Create a child case.
+    StartChild {
+        child: String,
+        workflow: String,
+        version: Option<u32>,
+        input: Value,
+        parent: ParentRef,
+    },
+    /// Tell the parent case that this child ended.
+    ChildEnded {
+        parent: ParentRef,
+        child: String,
+        ending: Ending,
+        data: Value,
+    },
+    /// Deliver messages.
+    Deliver(Vec<OutboxEntry>),
+}
+
+/// One change to one case: the events it emits and what follows from them.
+pub(crate) struct Tx<'a> {
+    pub state: &'a mut CaseState,
+    pub now: Millis,
+    pub events: Vec<Recorded>,
+    pub effects: Vec<Effect>,
+    /// Generates ids for child cases.
+    pub new_id: &'a mut dyn FnMut() -> String,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(
+        state: &'a mut CaseState,
+        now: Millis,
+        new_id: &'a mut dyn FnMut() -> String,
+    ) -> Tx<'a> {
+        Tx {
+            state,
+            now,
+            events: Vec::new(),
+            effects: Vec::new(),
+            new_id,
+        }
+    }
+
+    /// Records an event and applies it.
+    pub fn emit(&mut self, event: Event) -> u64 {
+        let recorded = Recorded {
+            seq: self.state.seq + 1,
+            at: self.now,
+            event,
+        };
+        self.state.apply(&recorded);
+        let seq = recorded.seq;
+        self.events.push(recorded);
+        seq
+    }
+
+    fn step(&self, path: &str) -> Step {
+        self.state
+            .workflow
+            .step(path)
+            .cloned()
+            .unwrap_or_else(|| unreachable!("a journal names a step `{path}` its workflow lacks"))
+    }
+
+    fn ended(&self) -> bool {
+        self.state.ending.is_some()
+    }
+
+    /// A new case: begin its first step.
+    pub fn start(&mut self) {
+        let first = self.state.workflow.steps.first().map(|s| s.id.clone());
+        match first {
+            Some(first) => self.enter("", &Target::Step(first)),
+            None => self.enter("", &Target::Complete),
+        }
+    }
+
+    /// Goes to `target` in the sequence `scope`.
+    fn enter(&mut self, scope: &str, target: &Target) {
+        if self.ended() {
+            return;
+        }
+        match target {
+            Target::Step(id) => self.begin(&path_in(scope, id), 1),
+            Target::Complete => self.end_scope(scope, Ending::Completed, None, None),
+            Target::Reject => self.end_scope(scope, Ending::Rejected, None, None),
+            Target::Fail => self.end_scope(scope, Ending::Failed, None, None),
+        }
+    }
+
+    /// Leaves `from` for `target`, saying why when it is not the plain next step.
+    fn leave(
+        &mut self,
+        from: &str,
+        target: &Target,
+        reason: Option<String>,
+        decided: Option<String>,
+    ) {
+        let scope = scope_of(from).to_owned();
+        if let Some(reason) = &reason {
+            self.emit(Event::Moved {
+                from: from.to_owned(),
+                to: target_name(target),
+                reason: reason.clone(),
+            });
+        }
+        match target {
+            Target::Step(_) | Target::Complete => self.enter(&scope, target),
+            Target::Reject => {
+                self.end_scope(&scope, Ending::Rejected, Some(from.to_owned()), decided)
+            }
+            Target::Fail => self.end_scope(&scope, Ending::Failed, Some(from.to_owned()), decided),
+        }
+    }
+
+    /// The sequence `scope` reached an end.
+    fn end_scope(
+        &mut self,
+        scope: &str,
+        ending: Ending,
+        step: Option<String>,
+        reason: Option<String>,
+    ) {
+        match split_branch(scope) {
+            None => {
+                let data = self.state.data.clone();
+                self.emit(Event::CaseEnded {
+                    ending,
+                    data: data.clone(),
+                    step,
+                    reason,
+                });
+                if let Some(parent) = self.state.parent.clone() {
+                    self.effects.push(Effect::ChildEnded {
+                        parent,
+                        child: self.state.id.clone(),
+                        ending,
+                        data,
+                    });
+                }
+            }
+            Some((parallel, branch)) => {
+                let (parallel, branch) = (parallel.to_owned(), branch.to_owned());
+                self.emit(Event::BranchEnded {
+                    step: parallel.clone(),
+                    branch,
+                    ending,
+                });
+                self.check_join(&parallel);
+            }
+        }
+    }
+
+    fn check_join(&mut self, path: &str) {
+        let step = self.step(path);
+        let StepKind::Parallel { branches, join } = &step.kind else {
+            return;
+        };
+        let Some(parallel) = self.state.parallels.get(path) else {
+            return;
+        };
+        let total = branches.len();
+        let count = |e: Ending| parallel.ended.values().filter(|x| **x == e).count();
+        let (completed, rejected, failed) = (
+            count(Ending::Completed),
+            count(Ending::Rejected),
+            count(Ending::Failed),
+        );
+        let needed = match join {
+            Join::All => total,
+            Join::Any => 1,
+            Join::AtLeast(n) => *n as usize,
+        };
+        let ending = if completed >= needed {
+            Ending::Completed
+        } else if failed > 0 {
+            Ending::Failed
+        } else if total - rejected < needed {
+            Ending::Rejected
+        } else {
+            return;
+        };
+        self.emit(Event::Joined {
+            step: path.to_owned(),
+            ending,
+        });
+        match ending {
+            Ending::Completed => self.leave(path, &step.next, None, None),
+            Ending::Rejected => self.leave(
+                path,
+                &step.on_reject,
+                Some("on_reject".into()),
+                Some(format!("{rejected} of {total} branches rejected")),
+            ),
+            Ending::Failed => self.leave(
+                path,
+                &step.on_error,
+                Some("on_error".into()),
+                Some("a branch failed".into()),
+            ),
+        }
+    }
+
+    /// Begins the step at `path`.
+    fn begin(&mut self, path: &str, attempt: u32) {
+        let step = self.step(path);
+        let escalation_due = step
+            .escalations
+            .first()
+            .map(|e| self.now + duration_millis(e.after));
+        match &step.kind {
+            StepKind::Plugin(_) => {
+                self.emit(Event::StepScheduled {
+                    step: path.to_owned(),
+                    attempt,
+                    role: None,
+                    due: None,
+                });
+                self.effects.push(Effect::Run {
+                    path: path.to_owned(),
+                    attempt,
+                });
+            }
+            StepKind::Approval(approval) => {
+                self.emit(Event::StepScheduled {
+                    step: path.to_owned(),
+                    attempt,
+                    role: Some(approval.role.clone()),
+                    due: escalation_due,
+                });
+            }
+            StepKind::Wait(wait) => {
+                let timer = timer_due(&self.state.workflow, path, self.now);
+                let due = timer.into_iter().chain(escalation_due).min();
+                self.emit(Event::StepScheduled {
+                    step: path.to_owned(),
+                    attempt,
+                    role: None,
+                    due,
+                });
+                // A signal that arrived early is consumed as the wait begins.
+                if matches!(wait, Wait::Signal(_)) && !self.state.active.contains_key(path) {
+                    self.leave(path, &step.next, None, None);
+                }
+            }
+            StepKind::Parallel { branches, .. } => {
+                self.emit(Event::BranchesStarted {
+                    step: path.to_owned(),
+                });
+                for branch in branches {
+                    let scope = format!("{path}/{}", branch.name);
+                    let target = match branch.steps.first() {
+                        Some(first) => Target::Step(first.id.clone()),
+                        None => Target::Complete,
+                    };
+                    if !self.state.active.contains_key(path) {
+                        break; // the join was already decided
+                    }
+                    self.enter(&scope, &target);
+                }
+            }
+            StepKind::Subflow { workflow, version } => {
+                self.emit(Event::StepScheduled {
+                    step: path.to_owned(),
+                    attempt,
+                    role: None,
+                    due: escalation_due,
+                });
+                let child = (self.new_id)();
+                self.emit(Event::ChildStarted {
+                    step: path.to_owned(),
+                    child: child.clone(),
+                });
+                self.effects.push(Effect::StartChild {
+                    child,
+                    workflow: workflow.clone(),
+                    version: *version,
+                    input: self.state.data_of(scope_of(path)).clone(),
+                    parent: ParentRef {
+                        case: self.state.id.clone(),
+                        step: path.to_owned(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// A plugin execution of `path` finished.
+    pub fn plugin_finished(
+        &mut self,
+        path: &str,
+        attempt: u32,
+        digest: PluginDigest,
+        execution: Execution,
+    ) {
+        let current = self.state.active.get(path);
+        if current.is_none_or(|a| a.attempt != attempt || !a.runnable) {
+            return; // cancelled meanwhile (a join or an escalation moved on)
+        }
+        let step = self.step(path);
+        match execution.result {
+            Ok(outcome) => {
+                let (routes, data, problems) = match &outcome {
+                    Outcome::Continue(data) => (Vec::new(), Some(data.to_value()), Vec::new()),
+                    Outcome::Route { routes, data } => {
+                        (routes.clone(), Some(data.to_value()), Vec::new())
+                    }
+                    Outcome::Reject(problems) => (
+                        Vec::new(),
+                        None,
+                        problems
+                            .iter()
+                            .map(|p| StoredProblem {
+                                pointer: p.pointer.clone(),
+                                code: p.code.clone(),
+                                message: p.message.clone(),
+                            })
+                            .collect(),
+                    ),
+                };
+                let seq = self.emit(Event::StepFinished {
+                    step: path.to_owned(),
+                    attempt,
+                    outcome: outcome.name().to_owned(),
+                    routes: routes.clone(),
+                    data,
+                    problems: problems.clone(),
+                    plugin: digest.to_hex(),
+                    notifications: u32::try_from(execution.notifications.len()).unwrap_or(u32::MAX),
+                });
+                let entries: Vec<OutboxEntry> = execution
+                    .notifications
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, n)| OutboxEntry {
+                        key: format!("{}/{seq}/{index}", self.state.id),
+                        case: self.state.id.clone(),
+                        channel: n.channel,
+                        to: n.to,
+                        subject: n.subject,
+                        body: n.body,
+                    })
+                    .collect();
+                if !entries.is_empty() {
+                    self.effects.push(Effect::Deliver(entries));
+                }
+                match outcome {
+                    Outcome::Continue(_) => self.leave(path, &step.next, None, None),
+                    Outcome::Route { .. } => {
+                        let StepKind::Plugin(plugin) = &step.kind else {
+                            unreachable!("only plugin steps run plugins")
+                        };
+                        let chosen = routes
+                            .iter()
+                            .find_map(|r| plugin.routes.iter().find(|(name, _)| name == r));
+                        match (chosen, &plugin.default_route) {
+                            (Some((name, target)), _) => {
+                                self.leave(path, target, Some(format!("route {name}")), None);
+                            }
+                            (None, Some(default)) => {
+                                self.leave(path, default, Some("default route".into()), None);
+                            }
+                            (None, None) => self.leave(path, &step.next, None, None),
+                        }
+                    }
+                    Outcome::Reject(_) => {
+                        let reason = problems
+                            .iter()
+                            .map(|p| format!("{} {}", display_pointer(&p.pointer), p.message))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        self.leave(
+                            path,
+                            &step.on_reject,
+                            Some("on_reject".into()),
+                            Some(reason),
+                        );
+                    }
+                }
+            }
+            Err(error) => {
+                let retry_at = (error.is_transient() && attempt < step.retry.attempts)
+                    .then(|| self.now + duration_millis(step.retry.delay_after(attempt)));
+                let message = error.to_string();
+                self.emit(Event::StepFailed {
+                    step: path.to_owned(),
+                    attempt,
+                    error: message.clone(),
+                    transient: error.is_transient(),
+                    retry_at,
+                });
+                if retry_at.is_none() {
+                    self.leave(path, &step.on_error, Some("on_error".into()), Some(message));
+                }
+            }
+        }
+    }
+
+    /// Fires everything due at or before `now`: retries, timers, deadlines.
+    pub fn tick(&mut self) {
+        loop {
+            if self.ended() {
+                return;
+            }
+            let due = self
+                .state
+                .active
+                .iter()
+                .filter(|(_, a)| a.due.is_some_and(|d| d <= self.now))
+                .min_by_key(|(path, a)| (a.due, (*path).clone()))
+                .map(|(path, a)| (path.clone(), a.clone()));
+            let Some((path, active)) = due else {
+                return;
+            };
+            let step = self.step(&path);
+            if let StepKind::Plugin(_) = step.kind {
+                self.begin(&path, active.attempt + 1);
+                continue;
+            }
+            let timer = timer_due(&self.state.workflow, &path, active.since);
+            let escalation = step.escalations.get(active.escalations as usize);
+            let escalation_due = escalation.map(|e| active.since + duration_millis(e.after));
+            match (timer, escalation_due) {
+                (Some(timer), escalation_due)
+                    if timer <= self.now && escalation_due.is_none_or(|e| timer <= e) =>
+                {
+                    self.emit(Event::TimerFired { step: path.clone() });
+                    self.leave(&path, &step.next, None, None);
+                }
+                (_, Some(_)) => {
+                    let escalation = escalation.cloned().expect("due escalation exists");
+                    self.emit(Event::DeadlinePassed {
+                        step: path.clone(),
+                        escalation: active.escalations,
+                    });
+                    if let Some(role) = &escalation.reassign {
+                        let due = self.state.active.get(&path).and_then(|a| a.due);
+                        self.emit(Event::Reassigned {
+                            step: path.clone(),
+                            role: role.clone(),
+                            due,
+                        });
+                    }
+                    if let Some(notice) = &escalation.notify {
+                        let key = format!("{}/{}/0", self.state.id, self.state.seq);
+                        self.effects.push(Effect::Deliver(vec![OutboxEntry {
+                            key,
+                            case: self.state.id.clone(),
+                            channel: notice.channel.clone(),
+                            to: notice.to.clone(),
+                            subject: notice.subject.clone(),
+                            body: notice.body.clone(),
+                        }]));
+                    }
+                    if let Some(target) = &escalation.goto {
+                        self.leave(
+                            &path,
+                            target,
+                            Some("deadline".into()),
+                            Some("the deadline passed".into()),
+                        );
+                    }
+                }
+                _ => unreachable!("a due step has a timer or an escalation"),
+            }
+        }
+    }
+
+    /// A person decided on the approval at `path`. The caller checked that
+    /// they may.
+    pub fn decide(
+        &mut self,
+        path: &str,
+        verdict: Verdict,
+        by: &str,
+        role: &str,
+        comment: Option<String>,
+    ) {
+        let step = self.step(path);
+        self.emit(Event::ApprovalDecided {
+            step: path.to_owned(),
+            verdict,
+            by: by.to_owned(),
+            role: role.to_owned(),
+            comment: comment.clone(),
+        });
+        match verdict {
+            Verdict::Approve => {
+                if !self.state.active.contains_key(path) {
+                    self.leave(path, &step.next, None, None);
+                }
+            }
+            Verdict::Reject => {
+                let reason = match &comment {
+                    Some(comment) => format!("rejected by {by} ({role}): {comment}"),
+                    None => format!("rejected by {by} ({role})"),
+                };
+                self.leave(
+                    path,
+                    &step.on_reject,
+                    Some("on_reject".into()),
+                    Some(reason),
+                );
+            }
+            Verdict::Return => {
+                self.emit(Event::Returned {
+                    step: path.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// The applicant resubmitted a returned case.
+    pub fn resubmit(&mut self, data: Value) {
+        let Some(returned) = self.state.returned.clone() else {
+            return;
+        };
+        let target = match self.state.workflow.step(&returned).map(|s| &s.kind) {
+            Some(StepKind::Approval(approval)) => approval.on_return.clone(),
+            _ => Target::Complete,
+        };
+        self.emit(Event::Resubmitted { data });
+        self.enter("", &target);
+    }
+
+    /// A signal arrived.
+    pub fn signal(&mut self, name: &str, data: Value) {
+        let before: Vec<String> = self.state.active.keys().cloned().collect();
+        self.emit(Event::SignalReceived {
+            name: name.to_owned(),
+            data,
+        });
+        let consumed = before
+            .into_iter()
+            .find(|p| !self.state.active.contains_key(p));
+        if let Some(path) = consumed {
+            let next = self.step(&path).next;
+            self.leave(&path, &next, None, None);
+        }
+    }
+
+    /// A child case ended.
+    pub fn child_ended(&mut self, path: &str, child: &str, ending: Ending, data: Value) {
+        if self.state.active.get(path).and_then(|a| a.child.as_deref()) != Some(child) {
+            return;
+        }
+        let step = self.step(path);
+        self.emit(Event::ChildEnded {
+            step: path.to_owned(),
+            child: child.to_owned(),
+            ending,
+            data,
+        });
+        match ending {
+            Ending::Completed => self.leave(path, &step.next, None, None),
+            Ending::Rejected => self.leave(
+                path,
+                &step.on_reject,
+                Some("on_reject".into()),
+                Some(format!("child case {child} was rejected")),
+            ),
+            Ending::Failed => self.leave(
+                path,
+                &step.on_error,
+                Some("on_error".into()),
+                Some(format!("child case {child} failed")),
+            ),
+        }
+    }
+}
+
+/// A target's name in the journal.
+pub(crate) fn target_name(target: &Target) -> String {
+    match target {
+        Target::Step(id) => id.clone(),
+        Target::Complete => "end".into(),
+        Target::Reject => "reject".into(),
+        Target::Fail => "fail".into(),
+    }
+}
+
+fn display_pointer(pointer: &str) -> &str {
+    if pointer.is_empty() {
+        "(input)"
+    } else {
+        pointer
+    }
+}

@@ -1,0 +1,1158 @@
+//! [`Host`]: the embedder's handle. It owns the store, the plugin runtime,
+//! the cases in memory, the worker threads that run plugin steps and the
+//! committer thread that writes every change.
+//!
+//! How a change reaches the disk: a worker (or an API call) locks a case,
+//! lets [`Tx`] emit events, and sends them to the committer *while still
+//! holding the lock*, so a case's events reach the committer in journal
+//! order. The committer writes everything that is waiting in one
+//! transaction (group commit), and only then starts what follows from it:
+//! the next plugin execution, the delivery of notifications, a child case.
+//! An API call that changes a case returns once its events are durable.
+
+use super::advance::{Effect, Tx};
+use super::clock::{Clock, from_millis};
+use super::outbox::Deliver;
+use super::state::{CaseState, scope_of};
+use super::{CaseView, Decision, DeployError, Error, Refusal, StartCase, Started};
+use crate::plugin::{Grants, Limits, Plugin, StepContext};
+use crate::store::{
+    Backend, CaseFilter, CaseRow, Deployment, Ending, Event, Millis, OutboxEntry, ParentRef,
+    Recorded, Verdict, Write,
+};
+use crate::workflow::{self, PluginFacts, StepKind, Workflow};
+use crossbeam_channel::{Receiver, Sender};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// How a [`Host`] runs.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Threads executing plugin steps. Default: the number of cores.
+    pub workers: usize,
+    /// Limits of one plugin execution; a step's `timeout` replaces the deadline.
+    pub limits: Limits,
+    /// Seed for case ids and tracking codes; `None` for a random one.
+    /// Tests set it to get the same ids every run.
+    pub seed: Option<u64>,
+    /// The most writes one transaction takes.
+    pub max_batch: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> HostConfig {
+        HostConfig {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            limits: Limits::default(),
+            seed: None,
+            max_batch: 4096,
+        }
+    }
+}
+
+/// The embeddable docket engine.
+pub struct Host {
+    inner: Arc<Inner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+/// A workflow version ready to run: the definition and a plugin per step,
+/// loaded with that step's grants.
+struct Deployed {
+    workflow: Arc<Workflow>,
+    plugins: HashMap<String, Plugin>,
+    input_schema: Option<(boon::Schemas, boon::SchemaIndex)>,
+}
+
+struct Task {
+    case: String,
+    path: String,
+    attempt: u32,
+}
+
+struct Commit {
+    writes: Vec<Write>,
+    effects: Vec<(String, Effect)>,
+    done: Option<Sender<Result<(), crate::store::Error>>>,
+}
+
+struct Inner {
+    store: Arc<dyn Backend>,
+    plugins: Arc<dyn PluginSource>,
+    clock: Arc<dyn Clock>,
+    deliver: Arc<dyn Deliver>,
+    config: HostConfig,
+    deployed: Mutex<HashMap<(String, u32), Arc<Deployed>>>,
+    cases: Mutex<HashMap<String, Arc<Mutex<CaseState>>>>,
+    tasks: Sender<Option<Task>>,
+    commits: Sender<Option<Commit>>,
+    busy: Mutex<usize>,
+    idle: Condvar,
+    rng: Mutex<StdRng>,
+}
+
+/// Where a host finds the plugins workflows name.
+pub trait PluginSource: PluginFacts + Send + Sync {
+    /// The plugin `name` matching the semver requirement `version`.
+    fn plugin(&self, name: &str, version: &str) -> Option<Plugin>;
+}
+
+impl PluginSource for crate::plugin::Directory {
+    fn plugin(&self, name: &str, version: &str) -> Option<Plugin> {
+        self.find(name, version).cloned()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Host {
+    /// Opens a host on `store`, recovers every unfinished case from its
+    /// journal, and starts the worker and committer threads. Steps that were
+    /// running when the last process stopped run again; undelivered
+    /// messages are delivered.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read, or a workflow an unfinished case runs on
+    /// no longer compiles (a plugin it names is missing).
+    pub fn open(
+        store: Arc<dyn Backend>,
+        plugins: Arc<dyn PluginSource>,
+        clock: Arc<dyn Clock>,
+        deliver: Arc<dyn Deliver>,
+        config: HostConfig,
+    ) -> Result<Host, Error> {
+        let (tasks_tx, tasks_rx) = crossbeam_channel::unbounded();
+        let (commits_tx, commits_rx) = crossbeam_channel::unbounded();
+        let seed = config.seed.unwrap_or_else(|| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(clock.now().unsigned_abs());
+            hasher.finish()
+        });
+        let workers = config.workers.max(1);
+        let inner = Arc::new(Inner {
+            store,
+            plugins,
+            clock,
+            deliver,
+            config,
+            deployed: Mutex::new(HashMap::new()),
+            cases: Mutex::new(HashMap::new()),
+            tasks: tasks_tx,
+            commits: commits_tx,
+            busy: Mutex::new(0),
+            idle: Condvar::new(),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        });
+        let mut threads = Vec::new();
+        for index in 0..workers {
+            let inner = inner.clone();
+            let rx: Receiver<Option<Task>> = tasks_rx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("docket-worker-{index}"))
+                    .spawn(move || {
+                        while let Ok(Some(task)) = rx.recv() {
+                            inner.run_task(task);
+                            inner.done(1);
+                        }
+                    })
+                    .map_err(|err| Error::Internal(format!("cannot start a worker: {err}")))?,
+            );
+        }
+        {
+            let inner = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("docket-committer".into())
+                    .spawn(move || inner.commit_loop(&commits_rx))
+                    .map_err(|err| Error::Internal(format!("cannot start the committer: {err}")))?,
+            );
+        }
+        let host = Host { inner, threads };
+        host.recover()?;
+        Ok(host)
+    }
+
+    /// Checks a workflow definition and records it as a new version.
+    /// Deploying the same source again changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`DeployError::Invalid`] with every problem of the definition;
+    /// [`DeployError::UnknownWorkflow`] for a subflow naming a workflow that
+    /// is not deployed; [`DeployError::Plugin`] when a step's plugin cannot
+    /// be loaded with its grants; [`DeployError::Store`] (among them a
+    /// version deployed with other content).
+    pub fn deploy(&self, source: &str) -> Result<Arc<Workflow>, DeployError> {
+        let workflow =
+            workflow::compile(source, self.inner.plugins.as_ref()).map_err(DeployError::Invalid)?;
+        check_subflows(&workflow.steps, &*self.inner.store)?;
+        let deployed = self.inner.prepare(workflow)?;
+        let workflow = deployed.workflow.clone();
+        let digest = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(source.as_bytes()))
+        };
+        self.inner
+            .store
+            .deploy(&Deployment {
+                workflow: workflow.name.clone(),
+                version: workflow.version,
+                source: source.to_owned(),
+                digest,
+                deployed_at: self.inner.clock.now(),
+            })
+            .map_err(DeployError::Store)?;
+        lock(&self.inner.deployed).insert((workflow.name.clone(), workflow.version), deployed);
+        Ok(workflow)
+    }
+
+    /// Starts a case of the latest version of `workflow` and returns once
+    /// it is durably accepted. Steps then run on the worker threads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownWorkflow`], [`Error::InvalidInput`] (every problem,
+    /// each with a JSON pointer), [`Error::Store`] with
+    /// [`crate::store::Error::DuplicateKey`] for a key in use. Nothing is
+    /// written on error.
+    pub fn start(&self, workflow: &str, start: StartCase) -> Result<Started, Error> {
+        let deployed = self.inner.deployed(workflow, None)?;
+        self.inner.check_input(&deployed, &start.input)?;
+        if let Some(key) = &start.key
+            && self.inner.store.case_by_key(workflow, key)?.is_some()
+        {
+            return Err(Error::Store(crate::store::Error::DuplicateKey {
+                workflow: workflow.to_owned(),
+                key: key.clone(),
+            }));
+        }
+        let id = self.inner.new_id();
+        let (started, done) = self.inner.create_case(&deployed, id, start, None, true)?;
+        if let Some(done) = done {
+            match done.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    lock(&self.inner.cases).remove(&started.id);
+                    return Err(Error::Store(err));
+                }
+                Err(_) => return Err(Error::Stopped),
+            }
+        }
+        Ok(started)
+    }
+
+    /// Records a person's decision on an approval task.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] when the decision is not allowed: the step is not
+    /// waiting for a decision, the person does not act in the step's role,
+    /// four-eyes forbids them, or they already decided. Nothing is written.
+    pub fn decide(&self, case: &str, decision: Decision) -> Result<(), Error> {
+        self.inner.change(case, |state| {
+            check_decision(state, &decision)?;
+            Ok(move |tx: &mut Tx<'_>| {
+                tx.decide(
+                    &decision.step,
+                    decision.verdict,
+                    &decision.person,
+                    &decision.role,
+                    decision.comment.clone(),
+                );
+            })
+        })
+    }
+
+    /// Delivers a named signal with data to a case. A wait step waiting for
+    /// it moves on; otherwise the case keeps it until one does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchCase`], [`Error::Refused`] if the case has ended.
+    pub fn signal(&self, case: &str, name: &str, data: Value) -> Result<(), Error> {
+        let name = name.to_owned();
+        self.inner.change(case, |state| {
+            if state.ending.is_some() {
+                return Err(Error::Refused(Refusal::CaseEnded {
+                    case: state.id.clone(),
+                }));
+            }
+            Ok(move |tx: &mut Tx<'_>| tx.signal(&name, data.clone()))
+        })
+    }
+
+    /// The applicant's changed data for a case an approver returned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] if the case is not waiting for a resubmission.
+    pub fn resubmit(&self, case: &str, data: Value) -> Result<(), Error> {
+        self.inner.change(case, |state| {
+            if state.returned.is_none() {
+                return Err(Error::Refused(Refusal::NotReturned {
+                    case: state.id.clone(),
+                }));
+            }
+            Ok(move |tx: &mut Tx<'_>| tx.resubmit(data.clone()))
+        })
+    }
+
+    /// Fires everything due by the clock (timers, deadlines, retries), runs
+    /// every step that becomes due, and returns when nothing is left to do
+    /// now: every case has ended or waits for people, signals or time.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn run_until_idle(&self) -> Result<(), Error> {
+        loop {
+            self.inner.wait_idle();
+            let fired = self.tick()?;
+            self.inner.wait_idle();
+            if fired == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Fires what is due by the clock; returns how many cases it changed.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn tick(&self) -> Result<usize, Error> {
+        let now = self.inner.clock.now();
+        // Cases another process started or changed are due in the store.
+        for id in self.inner.store.due_cases(now, 10_000)? {
+            self.inner.load_case(&id)?;
+        }
+        let cases: Vec<Arc<Mutex<CaseState>>> = lock(&self.inner.cases).values().cloned().collect();
+        let mut fired = 0;
+        for case in cases {
+            let mut state = lock(&case);
+            if state.next_due().is_none_or(|due| due > now) {
+                continue;
+            }
+            let id = state.id.clone();
+            self.inner.transact(&mut state, &id, None, |tx| tx.tick());
+            fired += 1;
+        }
+        Ok(fired)
+    }
+
+    /// When something is next due by the clock, over all cases in memory.
+    pub fn next_due(&self) -> Option<Millis> {
+        let cases: Vec<Arc<Mutex<CaseState>>> = lock(&self.inner.cases).values().cloned().collect();
+        cases.iter().filter_map(|c| lock(c).next_due()).min()
+    }
+
+    /// A case: its index row, its journal, and the steps it waits on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchCase`], or a store error.
+    pub fn case(&self, id: &str) -> Result<CaseView, Error> {
+        let row = self
+            .inner
+            .store
+            .case(id)?
+            .or(self.inner.store.case_by_tracking_code(id)?)
+            .ok_or_else(|| Error::NoSuchCase(id.to_owned()))?;
+        let journal = self.inner.store.journal(&row.id)?;
+        Ok(CaseView::new(row, journal))
+    }
+
+    /// Cases matching `filter`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>, Error> {
+        Ok(self.inner.store.cases(filter)?)
+    }
+
+    /// The store the host runs on.
+    pub fn store(&self) -> &Arc<dyn Backend> {
+        &self.inner.store
+    }
+
+    /// The clock the host reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Loads every unfinished case into memory and restarts what was in flight.
+    fn recover(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        for entry in inner.store.undelivered(usize::MAX)? {
+            inner.deliver_now(vec![entry]);
+        }
+        for id in inner.store.unfinished_cases()? {
+            let Some(state) = inner.load_case(&id)? else {
+                continue;
+            };
+            let mut state = lock(&state);
+            let mut writes_needed = Vec::new();
+            for (path, active) in &state.active {
+                if active.runnable {
+                    inner.queue(Task {
+                        case: id.clone(),
+                        path: path.clone(),
+                        attempt: active.attempt,
+                    });
+                }
+                if let Some(child) = &active.child {
+                    writes_needed.push((path.clone(), child.clone()));
+                }
+            }
+            // A child case whose start or end did not reach the parent.
+            for (path, child) in writes_needed {
+                match inner.store.case(&child)? {
+                    None => {
+                        let step = state.workflow.step(&path).cloned();
+                        if let Some(workflow::Step {
+                            kind: StepKind::Subflow { workflow, version },
+                            ..
+                        }) = step
+                        {
+                            let input = state.data_of(scope_of(&path)).clone();
+                            let parent = ParentRef {
+                                case: id.clone(),
+                                step: path.clone(),
+                            };
+                            inner.start_child(&child, &workflow, version, input, parent);
+                        }
+                    }
+                    Some(row) => {
+                        if let crate::store::CaseStatus::Ended(ending) = row.status {
+                            let data = match inner.store.journal(&child)?.last().map(|r| &r.event) {
+                                Some(Event::CaseEnded { data, .. }) => data.clone(),
+                                _ => Value::Null,
+                            };
+                            inner.transact(&mut state, &id, None, |tx| {
+                                tx.child_ended(&path, &child, ending, data.clone());
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // Workers finish the step in hand (its outcome is committed; had the
+        // process died instead, it would run again), then the committer
+        // writes what they sent and stops. Queued work stays in the journal.
+        let workers = self.threads.len() - 1;
+        for _ in 0..workers {
+            let _ = self.inner.tasks.send(None);
+        }
+        let mut threads = std::mem::take(&mut self.threads);
+        let committer = threads.pop();
+        for handle in threads {
+            let _ = handle.join();
+        }
+        let _ = self.inner.commits.send(None);
+        if let Some(handle) = committer {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Inner {
+    fn new_id(&self) -> String {
+        const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+        let mut rng = lock(&self.rng);
+        let mut value = rng.next_u64();
+        (0..12)
+            .map(|_| {
+                let c = ALPHABET[(value % 32) as usize] as char;
+                value /= 32;
+                c
+            })
+            .collect()
+    }
+
+    fn tracking_code(&self) -> String {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let mut rng = lock(&self.rng);
+        let mut value = rng.next_u64();
+        let mut code = String::with_capacity(9);
+        for i in 0..8 {
+            if i == 4 {
+                code.push('-');
+            }
+            code.push(ALPHABET[(value % 32) as usize] as char);
+            value /= 32;
+        }
+        code
+    }
+
+    fn busy(&self, n: usize) {
+        *lock(&self.busy) += n;
+    }
+
+    fn done(&self, n: usize) {
+        let mut busy = lock(&self.busy);
+        *busy -= n;
+        if *busy == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    fn wait_idle(&self) {
+        let mut busy = lock(&self.busy);
+        while *busy > 0 {
+            busy = self.idle.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn queue(&self, task: Task) {
+        self.busy(1);
+        if self.tasks.send(Some(task)).is_err() {
+            self.done(1);
+        }
+    }
+
+    fn submit(&self, commit: Commit) {
+        self.busy(1);
+        if self.commits.send(Some(commit)).is_err() {
+            self.done(1);
+        }
+    }
+
+    /// The loaded workflow `name` at `version` (the latest if `None`).
+    fn deployed(&self, name: &str, version: Option<u32>) -> Result<Arc<Deployed>, Error> {
+        if let Some(version) = version
+            && let Some(deployed) = lock(&self.deployed).get(&(name.to_owned(), version))
+        {
+            return Ok(deployed.clone());
+        }
+        let deployment =
+            self.store
+                .deployment(name, version)?
+                .ok_or_else(|| Error::UnknownWorkflow {
+                    name: name.to_owned(),
+                    version,
+                })?;
+        let key = (deployment.workflow.clone(), deployment.version);
+        if let Some(deployed) = lock(&self.deployed).get(&key) {
+            return Ok(deployed.clone());
+        }
+        let workflow = workflow::compile(&deployment.source, self.plugins.as_ref()).map_err(
+            |diagnostics| Error::Redeploy {
+                name: deployment.workflow.clone(),
+                version: deployment.version,
+                problems: diagnostics.iter().map(ToString::to_string).collect(),
+            },
+        )?;
+        let deployed = self.prepare(workflow).map_err(|err| Error::Redeploy {
+            name: deployment.workflow.clone(),
+            version: deployment.version,
+            problems: vec![err.to_string()],
+        })?;
+        lock(&self.deployed).insert(key, deployed.clone());
+        Ok(deployed)
+    }
+
+    /// Loads a plugin for every plugin step, with the step's grants, and
+    /// compiles the input schema.
+    fn prepare(&self, workflow: Workflow) -> Result<Arc<Deployed>, DeployError> {
+        let mut plugins = HashMap::new();
+        collect_plugins(&workflow.steps, "", self.plugins.as_ref(), &mut plugins)?;
+        let input_schema = match &workflow.input_schema {
+            None => None,
+            Some(schema) => {
+                let mut compiler = boon::Compiler::new();
+                compiler.set_default_draft(boon::Draft::V2020_12);
+                let url = format!("docket:/{}/{}/input", workflow.name, workflow.version);
+                let mut schemas = boon::Schemas::new();
+                let invalid =
+                    |err: boon::CompileError| DeployError::InputSchema(format!("{err:#}"));
+                compiler
+                    .add_resource(&url, schema.clone())
+                    .map_err(invalid)?;
+                let index = compiler.compile(&url, &mut schemas).map_err(invalid)?;
+                Some((schemas, index))
+            }
+        };
+        Ok(Arc::new(Deployed {
+            workflow: Arc::new(workflow),
+            plugins,
+            input_schema,
+        }))
+    }
+
+    fn check_input(&self, deployed: &Deployed, input: &Value) -> Result<(), Error> {
+        let Some((schemas, index)) = &deployed.input_schema else {
+            return Ok(());
+        };
+        let Err(err) = schemas.validate(input, *index) else {
+            return Ok(());
+        };
+        let mut problems = Vec::new();
+        collect_problems(&err, &mut problems);
+        problems.sort();
+        Err(Error::InvalidInput {
+            workflow: deployed.workflow.name.clone(),
+            problems,
+        })
+    }
+
+    /// Creates a case in memory and submits its first events; `wait` asks
+    /// for a channel that says when they are durable.
+    #[allow(clippy::type_complexity, reason = "a private pair")]
+    fn create_case(
+        &self,
+        deployed: &Deployed,
+        id: String,
+        start: StartCase,
+        parent: Option<ParentRef>,
+        wait: bool,
+    ) -> Result<(Started, Option<Receiver<Result<(), crate::store::Error>>>), Error> {
+        let now = self.clock.now();
+        let tracking_code = self.tracking_code();
+        let workflow = deployed.workflow.clone();
+        let first = Recorded {
+            seq: 1,
+            at: now,
+            event: Event::CaseStarted {
+                workflow: workflow.name.clone(),
+                version: workflow.version,
+                key: start.key.clone(),
+                tracking_code: tracking_code.clone(),
+                applicant: start.applicant.clone(),
+                input: start.input,
+                parent: parent.clone(),
+            },
+        };
+        let mut state = CaseState::new(id.clone(), workflow.clone(), &first)
+            .ok_or_else(|| Error::Internal("a case starts with CaseStarted".into()))?;
+        let mut new_id = || self.new_id();
+        let mut tx = Tx::new(&mut state, now, &mut new_id);
+        tx.start();
+        let (events, effects) = (tx.events, tx.effects);
+        let mut all = vec![first];
+        all.extend(events);
+        let update = state.update();
+        let row = CaseRow {
+            id: id.clone(),
+            workflow: workflow.name.clone(),
+            version: workflow.version,
+            key: start.key,
+            tracking_code: tracking_code.clone(),
+            parent: parent.map(|p| p.case),
+            status: update.status,
+            waiting_roles: update.waiting_roles,
+            next_due: update.next_due,
+            created_at: now,
+            updated_at: now,
+            events: all.len() as u64,
+        };
+        let status = update.status;
+        let cell = Arc::new(Mutex::new(state));
+        let guard = lock(&cell);
+        if !status.is_ended() {
+            lock(&self.cases).insert(id.clone(), cell.clone());
+        }
+        let (done_tx, done_rx) = if wait {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let mut writes = vec![Write::CreateCase { row, events: all }];
+        writes.extend(outbox_writes(&effects));
+        self.submit(Commit {
+            writes,
+            effects: effects.into_iter().map(|e| (id.clone(), e)).collect(),
+            done: done_tx,
+        });
+        drop(guard);
+        Ok((
+            Started {
+                id,
+                tracking_code,
+                status,
+            },
+            done_rx,
+        ))
+    }
+
+    fn start_child(
+        &self,
+        child: &str,
+        workflow: &str,
+        version: Option<u32>,
+        input: Value,
+        parent: ParentRef,
+    ) {
+        let result = self.deployed(workflow, version).and_then(|deployed| {
+            self.create_case(
+                &deployed,
+                child.to_owned(),
+                StartCase {
+                    input,
+                    key: None,
+                    applicant: None,
+                },
+                Some(parent.clone()),
+                false,
+            )
+        });
+        if let Err(err) = result {
+            // The child cannot start: the parent's subflow step fails.
+            tracing::error!(parent = %parent.case, step = %parent.step, "cannot start child case: {err}");
+            self.with_case(&parent.case, |inner, state| {
+                inner.transact(state, &parent.case, None, |tx| {
+                    tx.child_ended(&parent.step, child, Ending::Failed, Value::Null);
+                });
+            });
+        }
+    }
+
+    /// Loads a case from its journal into memory (if it is not there).
+    fn load_case(&self, id: &str) -> Result<Option<Arc<Mutex<CaseState>>>, Error> {
+        if let Some(state) = lock(&self.cases).get(id) {
+            return Ok(Some(state.clone()));
+        }
+        let Some(row) = self.store.case(id)? else {
+            return Ok(None);
+        };
+        let journal = self.store.journal(id)?;
+        let Some(first) = journal.first() else {
+            return Ok(None);
+        };
+        let deployed = self.deployed(&row.workflow, Some(row.version))?;
+        let mut state = CaseState::new(id.to_owned(), deployed.workflow.clone(), first)
+            .ok_or_else(|| Error::Internal(format!("case {id} does not start with CaseStarted")))?;
+        for event in &journal[1..] {
+            state.apply(event);
+        }
+        let cell = Arc::new(Mutex::new(state));
+        let mut cases = lock(&self.cases);
+        Ok(Some(cases.entry(id.to_owned()).or_insert(cell).clone()))
+    }
+
+    fn with_case(&self, id: &str, f: impl FnOnce(&Inner, &mut CaseState)) {
+        match self.load_case(id) {
+            Ok(Some(cell)) => f(self, &mut lock(&cell)),
+            Ok(None) => tracing::error!(case = %id, "no such case"),
+            Err(err) => tracing::error!(case = %id, "cannot load case: {err}"),
+        }
+    }
+
+    /// An API change to a case: checks it under the case's lock, applies
+    /// it, and waits until it is durable.
+    fn change<F, A>(&self, case: &str, check: F) -> Result<(), Error>
+    where
+        F: FnOnce(&CaseState) -> Result<A, Error>,
+        A: FnOnce(&mut Tx<'_>),
+    {
+        let cell = self
+            .load_case(case)?
+            .ok_or_else(|| Error::NoSuchCase(case.to_owned()))?;
+        let mut state = lock(&cell);
+        let action = check(&state)?;
+        let id = state.id.clone();
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let before = state.clone();
+        self.transact(&mut state, &id, Some(done_tx), action);
+        drop(state);
+        match done_rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                *lock(&cell) = before;
+                Err(Error::Store(err))
+            }
+            Err(_) => Err(Error::Stopped),
+        }
+    }
+
+    /// Runs `action` on a locked case and submits what it emitted.
+    fn transact(
+        &self,
+        state: &mut CaseState,
+        id: &str,
+        done: Option<Sender<Result<(), crate::store::Error>>>,
+        action: impl FnOnce(&mut Tx<'_>),
+    ) {
+        let now = self.clock.now();
+        let mut new_id = || self.new_id();
+        let mut tx = Tx::new(state, now, &mut new_id);
+        action(&mut tx);
+        let (events, effects) = (tx.events, tx.effects);
+        if events.is_empty() {
+            if let Some(done) = done {
+                let _ = done.send(Ok(()));
+            }
+            return;
+        }
+        let update = state.update();
+        if state.ending.is_some() {
+            lock(&self.cases).remove(id);
+        }
+        let mut writes = vec![Write::Append {
+            case: id.to_owned(),
+            events,
+            update,
+        }];
+        writes.extend(outbox_writes(&effects));
+        self.submit(Commit {
+            writes,
+            effects: effects.into_iter().map(|e| (id.to_owned(), e)).collect(),
+            done,
+        });
+    }
+
+    fn run_task(&self, task: Task) {
+        let Ok(Some(cell)) = self.load_case(&task.case) else {
+            return;
+        };
+        let (ctx, input, workflow) = {
+            let state = lock(&cell);
+            match state.active.get(&task.path) {
+                Some(active) if active.attempt == task.attempt && active.runnable => {}
+                _ => return,
+            }
+            let ctx = StepContext {
+                case_id: state.id.clone(),
+                workflow: state.workflow.name.clone(),
+                workflow_version: state.workflow.version,
+                step_id: task.path.clone(),
+                attempt: task.attempt,
+                actor: None,
+                now: from_millis(self.clock.now()),
+            };
+            (
+                ctx,
+                state.data_of(scope_of(&task.path)).clone(),
+                state.workflow.clone(),
+            )
+        };
+        let Ok(deployed) = self.deployed(&workflow.name, Some(workflow.version)) else {
+            return;
+        };
+        let (Some(plugin), Some(step)) =
+            (deployed.plugins.get(&task.path), workflow.step(&task.path))
+        else {
+            return;
+        };
+        let StepKind::Plugin(plugin_step) = &step.kind else {
+            return;
+        };
+        let mut limits = self.config.limits;
+        if let Some(timeout) = step.timeout {
+            limits.deadline = timeout;
+        }
+        let input = crate::Json::from_value(&input);
+        let execution = plugin.run(&ctx, &plugin_step.config, &input, &limits);
+        let digest = plugin.digest();
+        let mut state = lock(&cell);
+        let id = state.id.clone();
+        self.transact(&mut state, &id, None, |tx| {
+            tx.plugin_finished(&task.path, task.attempt, digest, execution);
+        });
+    }
+
+    fn commit_loop(&self, rx: &Receiver<Option<Commit>>) {
+        let mut stopping = false;
+        while !stopping && let Ok(Some(first)) = rx.recv() {
+            let mut batch = vec![first];
+            let mut writes = batch[0].writes.len();
+            while writes < self.config.max_batch {
+                match rx.try_recv() {
+                    Ok(Some(commit)) => {
+                        writes += commit.writes.len();
+                        batch.push(commit);
+                    }
+                    Ok(None) => {
+                        stopping = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let all: Vec<Write> = batch
+                .iter()
+                .flat_map(|c| c.writes.iter().cloned())
+                .collect();
+            let results: Vec<Result<(), crate::store::Error>> = match self.store.commit(&all) {
+                Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+                Err(_) if batch.len() > 1 => {
+                    batch.iter().map(|c| self.store.commit(&c.writes)).collect()
+                }
+                Err(err) => vec![Err(err)],
+            };
+            let count = batch.len();
+            for (commit, result) in batch.into_iter().zip(results) {
+                match result {
+                    Ok(()) => {
+                        for (case, effect) in commit.effects {
+                            self.carry_out(&case, effect);
+                        }
+                        if let Some(done) = commit.done {
+                            let _ = done.send(Ok(()));
+                        }
+                    }
+                    Err(err) => {
+                        // Memory ran ahead of the store: forget the cases
+                        // so they are read back from their journals.
+                        for write in &commit.writes {
+                            if let Write::Append { case, .. }
+                            | Write::CreateCase {
+                                row: CaseRow { id: case, .. },
+                                ..
+                            } = write
+                            {
+                                lock(&self.cases).remove(case);
+                            }
+                        }
+                        match commit.done {
+                            Some(done) => {
+                                let _ = done.send(Err(err));
+                            }
+                            None => tracing::error!("a commit failed: {err}"),
+                        }
+                    }
+                }
+            }
+            self.done(count);
+        }
+    }
+
+    fn carry_out(&self, case: &str, effect: Effect) {
+        match effect {
+            Effect::Run { path, attempt } => self.queue(Task {
+                case: case.to_owned(),
+                path,
+                attempt,
+            }),
+            Effect::Deliver(entries) => self.deliver_now(entries),
+            Effect::StartChild {
+                child,
+                workflow,
+                version,
+                input,
+                parent,
+            } => self.start_child(&child, &workflow, version, input, parent),
+            Effect::ChildEnded {
+                parent,
+                child,
+                ending,
+                data,
+            } => self.with_case(&parent.case, |inner, state| {
+                inner.transact(state, &parent.case, None, |tx| {
+                    tx.child_ended(&parent.step, &child, ending, data.clone());
+                });
+            }),
+        }
+    }
+
+    fn deliver_now(&self, entries: Vec<OutboxEntry>) {
+        let mut delivered = Vec::new();
+        for entry in entries {
+            match self.deliver.deliver(&entry) {
+                Ok(()) => delivered.push(entry.key),
+                Err(err) => tracing::warn!(key = %entry.key, "delivery failed, will retry: {err}"),
+            }
+        }
+        if !delivered.is_empty() {
+            self.submit(Commit {
+                writes: vec![Write::Delivered(delivered)],
+                effects: Vec::new(),
+                done: None,
+            });
+        }
+    }
+}
+
+/// The outbox entries a transaction's effects deliver: written in the same
+/// commit as the events that produced them.
+fn outbox_writes(effects: &[Effect]) -> Option<Write> {
+    let entries: Vec<OutboxEntry> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Deliver(entries) => Some(entries.iter().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    (!entries.is_empty()).then_some(Write::Enqueue(entries))
+}
+
+fn check_subflows(steps: &[workflow::Step], store: &dyn Backend) -> Result<(), DeployError> {
+    for step in steps {
+        match &step.kind {
+            StepKind::Subflow { workflow, version }
+                if store
+                    .deployment(workflow, *version)
+                    .map_err(DeployError::Store)?
+                    .is_none() =>
+            {
+                return Err(DeployError::UnknownWorkflow {
+                    step: step.id.clone(),
+                    name: workflow.clone(),
+                    version: *version,
+                });
+            }
+            StepKind::Parallel { branches, .. } => {
+                for branch in branches {
+                    check_subflows(&branch.steps, store)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn collect_plugins(
+    steps: &[workflow::Step],
+    scope: &str,
+    source: &dyn PluginSource,
+    out: &mut HashMap<String, Plugin>,
+) -> Result<(), DeployError> {
+    for step in steps {
+        let path = super::state::path_in(scope, &step.id);
+        match &step.kind {
+            StepKind::Plugin(plugin_step) => {
+                let plugin = source
+                    .plugin(&plugin_step.plugin, &plugin_step.version)
+                    .ok_or_else(|| DeployError::Plugin {
+                        step: path.clone(),
+                        message: format!(
+                            "no plugin `{}` matching version `{}`",
+                            plugin_step.plugin, plugin_step.version
+                        ),
+                    })?;
+                let mut grants = Grants::default();
+                for capability in &plugin_step.grant {
+                    grants = grants.grant(*capability);
+                }
+                for (key, value) in &plugin_step.settings {
+                    grants = grants.setting(key.clone(), value.clone());
+                }
+                let plugin = plugin
+                    .with_grants(grants)
+                    .map_err(|err| DeployError::Plugin {
+                        step: path.clone(),
+                        message: err.to_string(),
+                    })?;
+                out.insert(path, plugin);
+            }
+            StepKind::Parallel { branches, .. } => {
+                for branch in branches {
+                    collect_plugins(
+                        &branch.steps,
+                        &format!("{path}/{}", branch.name),
+                        source,
+                        out,
+                    )?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether `decision` may be recorded on `state`.
+fn check_decision(state: &CaseState, decision: &Decision) -> Result<(), Error> {
+    let refuse = |refusal| Err(Error::Refused(refusal));
+    if state.ending.is_some() {
+        return refuse(Refusal::CaseEnded {
+            case: state.id.clone(),
+        });
+    }
+    let approval = match state.workflow.step(&decision.step).map(|s| &s.kind) {
+        Some(StepKind::Approval(approval)) => approval,
+        _ => {
+            return refuse(Refusal::NotWaiting {
+                step: decision.step.clone(),
+            });
+        }
+    };
+    let Some(active) = state.active.get(&decision.step) else {
+        return refuse(Refusal::NotWaiting {
+            step: decision.step.clone(),
+        });
+    };
+    let role = active.role.clone().unwrap_or_else(|| approval.role.clone());
+    if decision.role != role {
+        return refuse(Refusal::WrongRole {
+            step: decision.step.clone(),
+            role: decision.role.clone(),
+            expected: role,
+        });
+    }
+    if decision.verdict == Verdict::Approve {
+        if approval.four_eyes.not_applicant
+            && state.applicant.as_deref() == Some(decision.person.as_str())
+        {
+            return refuse(Refusal::Applicant {
+                person: decision.person.clone(),
+            });
+        }
+        if approval.four_eyes.not_previous_approvers && state.approvers.contains(&decision.person) {
+            return refuse(Refusal::PreviousApprover {
+                person: decision.person.clone(),
+            });
+        }
+    }
+    if active.approved_by.contains(&decision.person) {
+        return refuse(Refusal::AlreadyDecided {
+            person: decision.person.clone(),
+            step: decision.step.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The leaf violations of a JSON Schema validation, as `pointer: message`.
+fn collect_problems(err: &boon::ValidationError<'_, '_>, out: &mut Vec<String>) {
+    if !err.causes.is_empty() {
+        for cause in &err.causes {
+            collect_problems(cause, out);
+        }
+        return;
+    }
+    let pointer = err.instance_location.to_string();
+    match &err.kind {
+        boon::ErrorKind::Required { want } => {
+            for property in want {
+                out.push(format!(
+                    "{pointer}/{property}: missing property `{property}`"
+                ));
+            }
+        }
+        kind => out.push(format!(
+            "{}: {kind}",
+            if pointer.is_empty() {
+                "(input)"
+            } else {
+                &pointer
+            }
+        )),
+    }
+}
