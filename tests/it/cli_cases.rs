@@ -96,6 +96,11 @@ fn a_permit_is_run_approved_by_three_departments_and_shown() {
         "environment, fire-safety, zoning"
     );
 
+    let shown = cli.ok(&["case", "show", &case]);
+    assert!(
+        shown.contains("  open: reviews/fire/fire-safety (approval for fire-safety, due t+10d)"),
+        "a clerk sees which step to decide on:\n{shown}"
+    );
     let inbox = cli.ok(&["case", "list", "--role", "zoning", "--json"]);
     let inbox: Value = serde_json::from_str(&inbox).unwrap();
     assert_eq!(inbox.as_array().unwrap().len(), 1);

@@ -193,6 +193,33 @@ fn a_complex_permit_waits_for_three_departments_in_parallel() {
     let mut roles = env.case(&case).row.waiting_roles;
     roles.sort();
     assert_eq!(roles, ["environment", "fire-safety", "zoning"]);
+    let open: Vec<(String, &str, Option<String>)> = env
+        .case(&case)
+        .open
+        .into_iter()
+        .map(|o| (o.step, o.kind, o.role))
+        .collect();
+    assert_eq!(
+        open,
+        [
+            ("reviews".to_owned(), "parallel", None),
+            (
+                "reviews/environment/environment".to_owned(),
+                "approval",
+                Some("environment".to_owned())
+            ),
+            (
+                "reviews/fire/fire-safety".to_owned(),
+                "approval",
+                Some("fire-safety".to_owned())
+            ),
+            (
+                "reviews/zoning/zoning".to_owned(),
+                "approval",
+                Some("zoning".to_owned())
+            ),
+        ]
+    );
     env.decide(
         &case,
         "reviews/fire/fire-safety",

@@ -9,6 +9,7 @@ mod cli;
 mod cli_cases;
 mod crash;
 mod engine;
+mod examples;
 mod hostile;
 mod plugins;
 mod runtime;

@@ -200,6 +200,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
         "warnings",
     ]))?;
     run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    // The demo is an example too: it must tell its story to the end.
+    run(cargo().args(["run", "--quiet", "--package", "building-permit"]))?;
     eprintln!("all checks passed");
     Ok(())
 }
@@ -214,5 +216,6 @@ fn demo(root: &Path) -> anyhow::Result<()> {
 
 fn bench(root: &Path) -> anyhow::Result<()> {
     plugins(root)?;
-    run(cargo().args(["bench", "--package", "docket-host", "--bench", "step"]))
+    run(cargo().args(["bench", "--package", "docket-host", "--bench", "step"]))?;
+    run(cargo().args(["bench", "--package", "docket-host", "--bench", "engine"]))
 }

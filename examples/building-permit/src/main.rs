@@ -193,6 +193,15 @@ fn main() -> anyhow::Result<()> {
     report_stages(&host, &cases, &mut out)?;
     writeln!(out)?;
     report_outcomes(&host, &cases, &mut out)?;
+    let open = host.cases(&CaseFilter {
+        status: Some(CaseStatus::Waiting),
+        ..CaseFilter::default()
+    })?;
+    anyhow::ensure!(
+        open.is_empty(),
+        "{} cases are still open at the end of the story",
+        open.len()
+    );
     let mail = Mailbox::read(&mailbox)?;
     writeln!(
         out,
@@ -374,27 +383,11 @@ fn decide(
 
 /// The step of `case` that waits for `role`.
 fn open_step(host: &Host, case: &str, role: &str) -> anyhow::Result<String> {
-    let journal = host.case(case)?.journal;
-    let mut open: BTreeMap<String, String> = BTreeMap::new();
-    for recorded in &journal {
-        match &recorded.event {
-            Event::StepScheduled {
-                step,
-                role: Some(r),
-                ..
-            }
-            | Event::Reassigned { step, role: r, .. } => {
-                open.insert(step.clone(), r.clone());
-            }
-            Event::ApprovalDecided { step, .. } => {
-                open.remove(step);
-            }
-            _ => {}
-        }
-    }
-    open.into_iter()
-        .find(|(_, r)| r == role)
-        .map(|(step, _)| step)
+    host.case(case)?
+        .open
+        .into_iter()
+        .find(|open| open.role.as_deref() == Some(role))
+        .map(|open| open.step)
         .with_context(|| format!("case {case} has no task for {role}"))
 }
 

@@ -134,6 +134,32 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Leaves `path` the way `ending` says: to its `next`, or through its
+    /// `on_reject` or `on_error` handler, saying `why`.
+    fn leave_as(
+        &mut self,
+        path: &str,
+        step: &Step,
+        ending: Ending,
+        why: impl FnOnce(Ending) -> String,
+    ) {
+        match ending {
+            Ending::Completed => self.leave(path, &step.next, None, None),
+            Ending::Rejected => self.leave(
+                path,
+                &step.on_reject,
+                Some("on_reject".into()),
+                Some(why(ending)),
+            ),
+            Ending::Failed => self.leave(
+                path,
+                &step.on_error,
+                Some("on_error".into()),
+                Some(why(ending)),
+            ),
+        }
+    }
+
     /// The sequence `scope` reached an end.
     fn end_scope(
         &mut self,
@@ -205,21 +231,10 @@ impl<'a> Tx<'a> {
             step: path.to_owned(),
             ending,
         });
-        match ending {
-            Ending::Completed => self.leave(path, &step.next, None, None),
-            Ending::Rejected => self.leave(
-                path,
-                &step.on_reject,
-                Some("on_reject".into()),
-                Some(format!("{rejected} of {total} branches rejected")),
-            ),
-            Ending::Failed => self.leave(
-                path,
-                &step.on_error,
-                Some("on_error".into()),
-                Some("a branch failed".into()),
-            ),
-        }
+        self.leave_as(path, &step, ending, |ending| match ending {
+            Ending::Failed => "a branch failed".into(),
+            _ => format!("{rejected} of {total} branches rejected"),
+        });
     }
 
     /// Begins the step at `path`.
@@ -572,21 +587,9 @@ impl<'a> Tx<'a> {
             ending,
             data,
         });
-        match ending {
-            Ending::Completed => self.leave(path, &step.next, None, None),
-            Ending::Rejected => self.leave(
-                path,
-                &step.on_reject,
-                Some("on_reject".into()),
-                Some(format!("child case {child} was rejected")),
-            ),
-            Ending::Failed => self.leave(
-                path,
-                &step.on_error,
-                Some("on_error".into()),
-                Some(format!("child case {child} failed")),
-            ),
-        }
+        self.leave_as(path, &step, ending, |ending| {
+            format!("child case {child} {}", ending.as_str())
+        });
     }
 }
 

@@ -27,6 +27,7 @@ use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -100,6 +101,19 @@ struct Inner {
     busy: Mutex<usize>,
     idle: Condvar,
     rng: Mutex<StdRng>,
+    transactions: AtomicU64,
+    events: AtomicU64,
+    /// Keys of messages delivered but not yet marked so in the store.
+    delivered: Mutex<Vec<String>>,
+}
+
+/// What the committer has written since the host opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Store transactions.
+    pub transactions: u64,
+    /// Journal events they wrote.
+    pub events: u64,
 }
 
 /// Where a host finds the plugins workflows name.
@@ -158,6 +172,9 @@ impl Host {
             busy: Mutex::new(0),
             idle: Condvar::new(),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            transactions: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            delivered: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
         for index in 0..workers {
@@ -233,29 +250,61 @@ impl Host {
     /// [`crate::store::Error::DuplicateKey`] for a key in use. Nothing is
     /// written on error.
     pub fn start(&self, workflow: &str, start: StartCase) -> Result<Started, Error> {
+        self.start_many(workflow, vec![start])?
+            .pop()
+            .unwrap_or_else(|| Err(Error::Internal("one start, one result".into())))
+    }
+
+    /// Starts many cases of the latest version of `workflow` at once (a
+    /// backlog imported from another system, a batch from a form server),
+    /// and returns once every accepted one is durable. Their first events
+    /// share transactions, so this is much faster than one
+    /// [`Host::start`] after another.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownWorkflow`] for the whole batch; otherwise one result
+    /// per case, in order, with the errors of [`Host::start`]. A refused
+    /// case writes nothing and does not stop the others.
+    pub fn start_many(
+        &self,
+        workflow: &str,
+        starts: Vec<StartCase>,
+    ) -> Result<Vec<Result<Started, Error>>, Error> {
         let deployed = self.inner.deployed(workflow, None)?;
-        self.inner.check_input(&deployed, &start.input)?;
-        if let Some(key) = &start.key
-            && self.inner.store.case_by_key(workflow, key)?.is_some()
-        {
-            return Err(Error::Store(crate::store::Error::DuplicateKey {
-                workflow: workflow.to_owned(),
-                key: key.clone(),
-            }));
-        }
-        let id = self.inner.new_id();
-        let (started, done) = self.inner.create_case(&deployed, id, start, None, true)?;
-        if let Some(done) = done {
-            match done.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => {
-                    lock(&self.inner.cases).remove(&started.id);
-                    return Err(Error::Store(err));
+        let submitted: Vec<_> = starts
+            .into_iter()
+            .map(|start| {
+                self.inner.check_input(&deployed, &start.input)?;
+                if let Some(key) = &start.key
+                    && self.inner.store.case_by_key(workflow, key)?.is_some()
+                {
+                    return Err(Error::Store(crate::store::Error::DuplicateKey {
+                        workflow: workflow.to_owned(),
+                        key: key.clone(),
+                    }));
                 }
-                Err(_) => return Err(Error::Stopped),
-            }
-        }
-        Ok(started)
+                let id = self.inner.new_id();
+                self.inner.create_case(&deployed, id, start, None, true)
+            })
+            .collect();
+        Ok(submitted
+            .into_iter()
+            .map(|submitted| {
+                let (started, done) = submitted?;
+                if let Some(done) = done {
+                    match done.recv() {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => {
+                            lock(&self.inner.cases).remove(&started.id);
+                            return Err(Error::Store(err));
+                        }
+                        Err(_) => return Err(Error::Stopped),
+                    }
+                }
+                Ok(started)
+            })
+            .collect())
     }
 
     /// Records a person's decision on an approval task.
@@ -376,7 +425,22 @@ impl Host {
             .or(self.inner.store.case_by_tracking_code(id)?)
             .ok_or_else(|| Error::NoSuchCase(id.to_owned()))?;
         let journal = self.inner.store.journal(&row.id)?;
-        Ok(CaseView::new(row, journal))
+        let mut open = Vec::new();
+        if !row.status.is_ended()
+            && let Some(first) = journal.first()
+        {
+            // The open steps, from the committed journal.
+            let deployed = self.inner.deployed(&row.workflow, Some(row.version))?;
+            if let Some(mut state) =
+                CaseState::new(row.id.clone(), deployed.workflow.clone(), first)
+            {
+                for event in &journal[1..] {
+                    state.apply(event);
+                }
+                open = state.open_steps();
+            }
+        }
+        Ok(CaseView { row, journal, open })
     }
 
     /// Cases matching `filter`, newest first.
@@ -386,6 +450,15 @@ impl Host {
     /// A store error.
     pub fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>, Error> {
         Ok(self.inner.store.cases(filter)?)
+    }
+
+    /// What the committer has written since the host opened: how well
+    /// group commit works.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            transactions: self.inner.transactions.load(Ordering::Relaxed),
+            events: self.inner.events.load(Ordering::Relaxed),
+        }
     }
 
     /// The store the host runs on.
@@ -818,11 +891,24 @@ impl Inner {
             update,
         }];
         writes.extend(outbox_writes(&effects));
+        // The next plugin step need not wait for this commit: commits keep
+        // the journal's order, so its outcome can never be durable before
+        // this one, and if the process dies first both run again. What
+        // leaves the process (messages, child cases) waits for the commit.
+        let (runs, after_commit): (Vec<Effect>, Vec<Effect>) = effects
+            .into_iter()
+            .partition(|e| matches!(e, Effect::Run { .. }));
         self.submit(Commit {
             writes,
-            effects: effects.into_iter().map(|e| (id.to_owned(), e)).collect(),
+            effects: after_commit
+                .into_iter()
+                .map(|e| (id.to_owned(), e))
+                .collect(),
             done,
         });
+        for run in runs {
+            self.carry_out(id, run);
+        }
     }
 
     fn run_task(&self, task: Task) {
@@ -893,19 +979,38 @@ impl Inner {
                     Err(_) => break,
                 }
             }
-            let all: Vec<Write> = batch
+            // The writes move into one list; each commit remembers its range.
+            let mut all = Vec::with_capacity(writes + 1);
+            let delivered = std::mem::take(&mut *lock(&self.delivered));
+            if !delivered.is_empty() {
+                all.push(Write::Delivered(delivered));
+            }
+            let mut ranges = Vec::with_capacity(batch.len());
+            for commit in &mut batch {
+                let start = all.len();
+                all.append(&mut commit.writes);
+                ranges.push(start..all.len());
+            }
+            self.transactions.fetch_add(1, Ordering::Relaxed);
+            let events: usize = all
                 .iter()
-                .flat_map(|c| c.writes.iter().cloned())
-                .collect();
+                .map(|w| match w {
+                    Write::CreateCase { events, .. } | Write::Append { events, .. } => events.len(),
+                    _ => 0,
+                })
+                .sum();
+            self.events.fetch_add(events as u64, Ordering::Relaxed);
             let results: Vec<Result<(), crate::store::Error>> = match self.store.commit(&all) {
                 Ok(()) => batch.iter().map(|_| Ok(())).collect(),
-                Err(_) if batch.len() > 1 => {
-                    batch.iter().map(|c| self.store.commit(&c.writes)).collect()
-                }
+                // One commit spoiled the batch: apply them one by one.
+                Err(_) if batch.len() > 1 => ranges
+                    .iter()
+                    .map(|range| self.store.commit(&all[range.clone()]))
+                    .collect(),
                 Err(err) => vec![Err(err)],
             };
             let count = batch.len();
-            for (commit, result) in batch.into_iter().zip(results) {
+            for ((commit, result), range) in batch.into_iter().zip(results).zip(ranges) {
                 match result {
                     Ok(()) => {
                         for (case, effect) in commit.effects {
@@ -918,7 +1023,7 @@ impl Inner {
                     Err(err) => {
                         // Memory ran ahead of the store: forget the cases
                         // so they are read back from their journals.
-                        for write in &commit.writes {
+                        for write in &all[range] {
                             if let Write::Append { case, .. }
                             | Write::CreateCase {
                                 row: CaseRow { id: case, .. },
@@ -939,6 +1044,7 @@ impl Inner {
             }
             self.done(count);
         }
+        self.flush_delivered();
     }
 
     fn carry_out(&self, case: &str, effect: Effect) {
@@ -977,12 +1083,18 @@ impl Inner {
                 Err(err) => tracing::warn!(key = %entry.key, "delivery failed, will retry: {err}"),
             }
         }
-        if !delivered.is_empty() {
-            self.submit(Commit {
-                writes: vec![Write::Delivered(delivered)],
-                effects: Vec::new(),
-                done: None,
-            });
+        // Marked in the next transaction, not one of their own: a mark lost
+        // to a crash only means a second delivery under the same key.
+        lock(&self.delivered).extend(delivered);
+    }
+
+    /// Writes the delivery marks no transaction has taken yet.
+    fn flush_delivered(&self) {
+        let delivered = std::mem::take(&mut *lock(&self.delivered));
+        if !delivered.is_empty()
+            && let Err(err) = self.store.commit(&[Write::Delivered(delivered)])
+        {
+            tracing::warn!("cannot mark messages delivered: {err}");
         }
     }
 }

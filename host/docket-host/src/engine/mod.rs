@@ -18,7 +18,7 @@ mod state;
 mod timeline;
 
 pub use clock::{Clock, ManualClock, SystemClock, duration_millis, from_millis, to_millis};
-pub use host::{Host, HostConfig, PluginSource};
+pub use host::{CommitStats, Host, HostConfig, PluginSource};
 pub use outbox::{Deliver, LogOnly, Mailbox};
 pub use timeline::{format_offset, timeline};
 
@@ -63,20 +63,34 @@ pub struct Decision {
     pub comment: Option<String>,
 }
 
-/// A case as a reader sees it: its index row and its journal.
+/// A case as a reader sees it: its index row, its journal, and the steps
+/// it is at.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaseView {
     /// The index row.
     pub row: CaseRow,
     /// Every event, in order.
     pub journal: Vec<Recorded>,
+    /// The steps in progress: tasks waiting for a role, waits, running steps.
+    pub open: Vec<OpenStep>,
+}
+
+/// A step a case is at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenStep {
+    /// The step's path, as decisions name it (`reviews/fire/fire-safety`).
+    pub step: String,
+    /// `plugin`, `approval`, `wait`, `subflow` or `parallel`.
+    pub kind: &'static str,
+    /// For an approval, the role holding the task.
+    pub role: Option<String>,
+    /// When the step began.
+    pub since: store::Millis,
+    /// When its next deadline, timer or retry falls due.
+    pub due: Option<store::Millis>,
 }
 
 impl CaseView {
-    fn new(row: CaseRow, journal: Vec<Recorded>) -> CaseView {
-        CaseView { row, journal }
-    }
-
     /// The case's journal as a compact text timeline, one line per event,
     /// times relative to the case's start.
     pub fn timeline(&self) -> String {

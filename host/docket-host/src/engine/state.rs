@@ -176,6 +176,26 @@ impl CaseState {
         self.active.values().filter_map(|a| a.due).min()
     }
 
+    /// The steps in progress, in path order.
+    pub fn open_steps(&self) -> Vec<super::OpenStep> {
+        self.active
+            .iter()
+            .map(|(path, active)| super::OpenStep {
+                step: path.clone(),
+                kind: match self.workflow.step(path).map(|s| &s.kind) {
+                    Some(StepKind::Plugin(_)) => "plugin",
+                    Some(StepKind::Approval(_)) => "approval",
+                    Some(StepKind::Wait(_)) => "wait",
+                    Some(StepKind::Subflow { .. }) => "subflow",
+                    Some(StepKind::Parallel { .. }) | None => "parallel",
+                },
+                role: active.role.clone(),
+                since: active.since,
+                due: active.due,
+            })
+            .collect()
+    }
+
     /// Changes the state by one event.
     pub fn apply(&mut self, recorded: &Recorded) {
         self.seq = recorded.seq;

@@ -215,12 +215,17 @@ impl ShowCommand {
         if !row.waiting_roles.is_empty() {
             writeln!(out, "waiting for {}", row.waiting_roles.join(", "))?;
         }
-        if let Some(due) = row.next_due {
-            writeln!(
-                out,
-                "next deadline t+{}",
-                format_offset(due - row.created_at)
-            )?;
+        for open in view.open.iter().filter(|o| o.kind != "parallel") {
+            let due = open
+                .due
+                .map(|due| format!(", due t+{}", format_offset(due - row.created_at)))
+                .unwrap_or_default();
+            match &open.role {
+                Some(role) => {
+                    writeln!(out, "  open: {} ({} for {role}{due})", open.step, open.kind)?
+                }
+                None => writeln!(out, "  open: {} ({}{due})", open.step, open.kind)?,
+            }
         }
         writeln!(out)?;
         write!(out, "{}", view.timeline())?;
