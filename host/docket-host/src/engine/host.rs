@@ -496,6 +496,7 @@ impl Host {
                 }
             }
             // A child case whose start or end did not reach the parent.
+            let mut unborn = Vec::new();
             for (path, child) in writes_needed {
                 match inner.store.case(&child)? {
                     None => {
@@ -510,7 +511,7 @@ impl Host {
                                 case: id.clone(),
                                 step: path.clone(),
                             };
-                            inner.start_child(&child, &workflow, version, input, parent);
+                            unborn.push((child, workflow, version, input, parent));
                         }
                     }
                     Some(row) => {
@@ -526,6 +527,12 @@ impl Host {
                     }
                 }
             }
+            // Started without the parent's lock: a child that cannot start
+            // fails the parent's step, which takes that lock.
+            drop(state);
+            for (child, workflow, version, input, parent) in unborn {
+                inner.start_child(&child, &workflow, version, input, parent);
+            }
         }
         Ok(())
     }
@@ -533,9 +540,10 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        // Workers finish the step in hand (its outcome is committed; had the
-        // process died instead, it would run again), then the committer
-        // writes what they sent and stops. Queued work stays in the journal.
+        // Workers finish the steps already queued (their outcomes are
+        // committed; had the process died instead, they would run again),
+        // then the committer writes what they sent and stops. Work queued
+        // after that stays in the journal for the next start.
         let workers = self.threads.len() - 1;
         for _ in 0..workers {
             let _ = self.inner.tasks.send(None);
@@ -822,7 +830,12 @@ impl Inner {
         for event in &journal[1..] {
             state.apply(event);
         }
+        let ended = state.ending.is_some();
         let cell = Arc::new(Mutex::new(state));
+        if ended {
+            // Memory holds the cases that can still change.
+            return Ok(Some(cell));
+        }
         let mut cases = lock(&self.cases);
         Ok(Some(cases.entry(id.to_owned()).or_insert(cell).clone()))
     }
