@@ -7,6 +7,7 @@
 use crate::engine::{open, plugin_dir};
 use crate::support::{docket, target};
 use docket_host::engine::{Mailbox, ManualClock, StartCase};
+use docket_host::ledger::{self, SigningKey};
 use docket_host::store::{Backend, CaseFilter, CaseStatus, Durability, Ending, Event, Sqlite};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -213,4 +214,17 @@ fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
         "each case's own notification"
     );
     assert!(store.undelivered(10).expect("outbox").is_empty());
+
+    // The ledger went through every kill with the journal: whole, in
+    // order, and signed by the workers that exited cleanly.
+    let key = SigningKey::load_or_create(&dir.path().join("docket.db.key"))
+        .expect("the workers' key")
+        .public();
+    let report = ledger::verify(&store, Some(&key), None).expect("verify");
+    eprintln!(
+        "crash test: the ledger verifies: {} entries, {} checkpoints",
+        report.entries, report.checkpoints
+    );
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert!(report.checkpoints > 0);
 }

@@ -1138,14 +1138,14 @@ fn sqlite_refuses_a_newer_or_foreign_schema() {
         "closing checkpoints the WAL"
     );
 
-    patch_header(&path, USER_VERSION, 2);
+    patch_header(&path, USER_VERSION, 3);
     let message = open_error(&path);
     assert!(
-        message.contains("newer docket (store schema 2"),
+        message.contains("newer docket (store schema 3"),
         "{message}"
     );
 
-    patch_header(&path, USER_VERSION, 1);
+    patch_header(&path, USER_VERSION, 2);
     Sqlite::open(&path, Durability::Full).unwrap();
 
     patch_header(&path, APPLICATION_ID, 0);

@@ -8,13 +8,16 @@
 //!
 //! - [`plugin`]: loads step plugins and runs each execution in a fresh,
 //!   limited sandbox (the only module that touches wasmtime);
-//! - [`json`]: [`Json`], the validated JSON text case data travels as.
+//! - [`json`]: [`Json`], the validated JSON text case data travels as;
+//! - [`ledger`]: the hash chain over everything recorded, signed
+//!   checkpoints, verification and audit bundles.
 //!
 //! The crate has no Cargo features, and depends on no CLI, HTTP or
 //! PostgreSQL crate: embedding it brings in the runtime and nothing else.
 
 pub mod engine;
 pub mod json;
+pub mod ledger;
 pub mod plugin;
 pub mod store;
 pub mod workflow;

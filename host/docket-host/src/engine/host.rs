@@ -43,6 +43,12 @@ pub struct HostConfig {
     pub seed: Option<u64>,
     /// The most writes one transaction takes.
     pub max_batch: usize,
+    /// The key that signs ledger checkpoints; `None` keeps the chain
+    /// without signing it.
+    pub ledger_key: Option<Arc<crate::ledger::SigningKey>>,
+    /// Sign a checkpoint after this many new ledger entries (and when the
+    /// host closes, if any were added).
+    pub checkpoint_every: u64,
 }
 
 impl Default for HostConfig {
@@ -52,6 +58,8 @@ impl Default for HostConfig {
             limits: Limits::default(),
             seed: None,
             max_batch: 4096,
+            ledger_key: None,
+            checkpoint_every: 10_000,
         }
     }
 }
@@ -105,6 +113,8 @@ struct Inner {
     events: AtomicU64,
     /// Keys of messages delivered but not yet marked so in the store.
     delivered: Mutex<Vec<String>>,
+    /// Ledger entries written since the last checkpoint.
+    unsigned: AtomicU64,
 }
 
 /// What the committer has written since the host opened.
@@ -175,6 +185,7 @@ impl Host {
             transactions: AtomicU64::new(0),
             events: AtomicU64::new(0),
             delivered: Mutex::new(Vec::new()),
+            unsigned: AtomicU64::new(0),
         });
         let mut threads = Vec::new();
         for index in 0..workers {
@@ -236,8 +247,20 @@ impl Host {
                 deployed_at: self.inner.clock.now(),
             })
             .map_err(DeployError::Store)?;
+        self.inner.unsigned.fetch_add(1, Ordering::Relaxed);
         lock(&self.inner.deployed).insert((workflow.name.clone(), workflow.version), deployed);
         Ok(workflow)
+    }
+
+    /// Signs the ledger's current head with the configured key and keeps
+    /// the checkpoint in the store. `None` without a key or with an empty
+    /// ledger.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read or written.
+    pub fn checkpoint(&self) -> Result<Option<crate::ledger::Checkpoint>, Error> {
+        self.inner.checkpoint()
     }
 
     /// Starts a case of the latest version of `workflow` and returns once
@@ -557,10 +580,28 @@ impl Drop for Host {
         if let Some(handle) = committer {
             let _ = handle.join();
         }
+        if self.inner.unsigned.load(Ordering::Relaxed) > 0
+            && let Err(err) = self.inner.checkpoint()
+        {
+            tracing::error!("could not sign a ledger checkpoint: {err}");
+        }
     }
 }
 
 impl Inner {
+    fn checkpoint(&self) -> Result<Option<crate::ledger::Checkpoint>, Error> {
+        let Some(key) = &self.config.ledger_key else {
+            return Ok(None);
+        };
+        let Some((position, head)) = self.store.ledger_head()? else {
+            return Ok(None);
+        };
+        self.unsigned.store(0, Ordering::Relaxed);
+        let checkpoint = key.checkpoint(position, head, self.clock.now());
+        self.store.add_checkpoint(&checkpoint)?;
+        Ok(Some(checkpoint))
+    }
+
     fn new_id(&self) -> String {
         const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
         let mut rng = lock(&self.rng);
@@ -661,6 +702,17 @@ impl Inner {
     fn prepare(&self, workflow: Workflow) -> Result<Arc<Deployed>, DeployError> {
         let mut plugins = HashMap::new();
         collect_plugins(&workflow.steps, "", self.plugins.as_ref(), &mut plugins)?;
+        for plugin in plugins.values() {
+            let info = plugin.info();
+            self.store
+                .plugin_loaded(
+                    &info.name,
+                    &info.version,
+                    &plugin.digest().to_hex(),
+                    self.clock.now(),
+                )
+                .map_err(DeployError::Store)?;
+        }
         let input_schema = match &workflow.input_schema {
             None => None,
             Some(schema) => {
@@ -1013,6 +1065,7 @@ impl Inner {
                 })
                 .sum();
             self.events.fetch_add(events as u64, Ordering::Relaxed);
+            let unsigned = self.unsigned.fetch_add(events as u64, Ordering::Relaxed);
             let results: Vec<Result<(), crate::store::Error>> = match self.store.commit(&all) {
                 Ok(()) => batch.iter().map(|_| Ok(())).collect(),
                 // One commit spoiled the batch: apply them one by one.
@@ -1054,6 +1107,11 @@ impl Inner {
                         }
                     }
                 }
+            }
+            if unsigned + events as u64 >= self.config.checkpoint_every
+                && let Err(err) = self.checkpoint()
+            {
+                tracing::error!("could not sign a ledger checkpoint: {err}");
             }
             self.done(count);
         }

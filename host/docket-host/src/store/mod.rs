@@ -205,6 +205,18 @@ pub enum Write {
     Delivered(Vec<String>),
 }
 
+/// A row the ledger should record but does not: written behind the
+/// engine's back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unledgered {
+    /// An event or a deployment.
+    pub kind: crate::ledger::EntryKind,
+    /// The case or the workflow.
+    pub subject: String,
+    /// The event's seq or the deployment's version.
+    pub seq: u64,
+}
+
 /// Which cases [`Backend::cases`] lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CaseFilter {
@@ -271,4 +283,38 @@ pub trait Backend: Send + Sync {
 
     /// Outbox entries not yet delivered, in the order they were enqueued.
     fn undelivered(&self, limit: usize) -> Result<Vec<OutboxEntry>, Error>;
+
+    // The ledger. `deploy` and `commit` append an entry for each deployment
+    // and event in the same transaction (see `crate::ledger`); a backend
+    // with several writers must serialize appends on the chain's head.
+
+    /// Records the first load of a plugin's bytes in the ledger; a load of
+    /// bytes already recorded for `name@version` is a no-op.
+    fn plugin_loaded(
+        &self,
+        name: &str,
+        version: &str,
+        sha256: &str,
+        at: Millis,
+    ) -> Result<(), Error>;
+
+    /// Up to `limit` ledger entries after position `after`, in order, each
+    /// with its record rebuilt from the rows the store holds now.
+    fn ledger(&self, after: u64, limit: usize) -> Result<Vec<crate::ledger::Item>, Error>;
+
+    /// The positions of the entries recording `case`'s events, in order.
+    fn ledger_of(&self, case: &str) -> Result<Vec<u64>, Error>;
+
+    /// The last entry's position and hash; `None` for an empty ledger.
+    fn ledger_head(&self) -> Result<Option<(u64, crate::ledger::Hash)>, Error>;
+
+    /// Up to `limit` journal events and deployments that no ledger entry
+    /// records.
+    fn unledgered(&self, limit: usize) -> Result<Vec<Unledgered>, Error>;
+
+    /// Keeps a signed checkpoint; one at a position already kept is a no-op.
+    fn add_checkpoint(&self, checkpoint: &crate::ledger::Checkpoint) -> Result<(), Error>;
+
+    /// Every checkpoint, by position.
+    fn checkpoints(&self) -> Result<Vec<crate::ledger::Checkpoint>, Error>;
 }

@@ -19,15 +19,27 @@
 //! - `journal(case_id, seq, at, schema_version, event)`, keyed by case and
 //!   seq, the event as JSON;
 //! - `outbox(n, key, case_id, channel, recipient, subject, body,
-//!   delivered_at)`, `n` being the enqueue order.
+//!   delivered_at)`, `n` being the enqueue order;
+//! - `ledger(position, kind, subject, seq, record, prev, content, hash)`:
+//!   the hash chain ([`crate::ledger`]), one entry per journal event (the
+//!   record rebuilt from the journal row), deployment (from the
+//!   deployments row) and plugin load (the record kept in `record`);
+//! - `checkpoints(position, head, at, public_key, signature)`.
+//!
+//! Store schema 2 added the last two tables; opening a schema-1 file
+//! creates them and enters its deployments and events into the chain, in
+//! the order they happened.
 
 use super::event::{Millis, Recorded, SCHEMA_VERSION};
 use super::{
-    Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Error, OutboxEntry, Write,
+    Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Error, OutboxEntry,
+    Unledgered, Write,
 };
+use crate::ledger::{self, Checkpoint, Entry, EntryKind, Hash, Item};
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -43,7 +55,7 @@ pub enum Durability {
 }
 
 /// The layout this build writes and reads, in `PRAGMA user_version`.
-const STORE_SCHEMA: i64 = 1;
+const STORE_SCHEMA: i64 = 2;
 
 /// `PRAGMA application_id` of a docket store: "dkt1".
 const APPLICATION_ID: i64 = 0x646b_7431;
@@ -124,6 +136,29 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_undelivered ON outbox (n) WHERE delivered_at IS NULL;
 CREATE INDEX outbox_by_case ON outbox (case_id);
+";
+
+/// What store schema 2 added.
+const LEDGER_SCHEMA: &str = "
+CREATE TABLE ledger (
+    position INTEGER PRIMARY KEY,
+    kind     TEXT    NOT NULL,
+    subject  TEXT    NOT NULL,
+    seq      INTEGER,
+    record   TEXT,
+    prev     BLOB    NOT NULL,
+    content  BLOB    NOT NULL,
+    hash     BLOB    NOT NULL
+);
+CREATE INDEX ledger_by_subject ON ledger (subject, seq);
+
+CREATE TABLE checkpoints (
+    position   INTEGER PRIMARY KEY,
+    head       BLOB    NOT NULL,
+    at         INTEGER NOT NULL,
+    public_key BLOB    NOT NULL,
+    signature  BLOB    NOT NULL
+);
 ";
 
 const CASE_COLUMNS: &str = "id, workflow, version, key, tracking_code, parent, status, \
@@ -281,11 +316,19 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
                 return Err(not_docket());
             }
             tx.execute_batch(SCHEMA)
+                .and_then(|()| tx.execute_batch(LEDGER_SCHEMA))
                 .map_err(open_error(path, "create the tables in"))?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(open_error(path, "create the tables in"))?;
             tx.pragma_update(None, "user_version", STORE_SCHEMA)
                 .map_err(open_error(path, "create the tables in"))?;
+        }
+        1 if application == APPLICATION_ID => {
+            tx.execute_batch(LEDGER_SCHEMA)
+                .map_err(open_error(path, "upgrade"))?;
+            enter_history(&tx)?;
+            tx.pragma_update(None, "user_version", STORE_SCHEMA)
+                .map_err(open_error(path, "upgrade"))?;
         }
         STORE_SCHEMA if application == APPLICATION_ID => {}
         _ if application != APPLICATION_ID => return Err(not_docket()),
@@ -380,6 +423,20 @@ impl Backend for Sqlite {
                     ])
                 })
                 .map_err(|err| db(&what())(err))?;
+                let record = ledger::deployment_record(
+                    &deployment.workflow,
+                    deployment.version,
+                    &deployment.source,
+                    deployment.deployed_at,
+                );
+                Chain::head(&tx)?.append(
+                    &tx,
+                    EntryKind::Deployment,
+                    &deployment.workflow,
+                    Some(u64::from(deployment.version)),
+                    None,
+                    &record,
+                )?;
                 tx.commit().map_err(|err| db(&what())(err))
             }
         }
@@ -432,14 +489,15 @@ impl Backend for Sqlite {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin a commit"))?;
+        let mut chain = Chain::head(&tx)?;
         for write in batch {
             match write {
-                Write::CreateCase { row, events } => create_case(&tx, row, events)?,
+                Write::CreateCase { row, events } => create_case(&tx, &mut chain, row, events)?,
                 Write::Append {
                     case,
                     events,
                     update,
-                } => append(&tx, case, events, update)?,
+                } => append(&tx, &mut chain, case, events, update)?,
                 Write::Enqueue(entries) => enqueue(&tx, entries)?,
                 Write::Delivered(keys) => delivered(&tx, keys)?,
             }
@@ -577,6 +635,257 @@ impl Backend for Sqlite {
             rows.collect::<Result<_, _>>().map_err(db(what))
         })
     }
+
+    fn plugin_loaded(
+        &self,
+        name: &str,
+        version: &str,
+        sha256: &str,
+        at: Millis,
+    ) -> Result<(), Error> {
+        let what = format!("record the load of plugin `{name}@{version}`");
+        let subject = format!("{name}@{version}");
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db(&what))?;
+        let known = tx
+            .prepare_cached(
+                "SELECT 1 FROM ledger WHERE subject = ?1 AND kind = 'plugin' \
+                 AND record ->> '$.sha256' = ?2",
+            )
+            .and_then(|mut stmt| stmt.exists(params![subject, sha256]))
+            .map_err(db(&what))?;
+        if known {
+            return Ok(());
+        }
+        let record = ledger::plugin_record(name, version, sha256, at);
+        let stored = record.to_string();
+        Chain::head(&tx)?.append(
+            &tx,
+            EntryKind::Plugin,
+            &subject,
+            None,
+            Some(&stored),
+            &record,
+        )?;
+        tx.commit().map_err(db(&what))
+    }
+
+    fn ledger(&self, after: u64, n_max: usize) -> Result<Vec<Item>, Error> {
+        let what = "read the ledger";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT l.position, l.kind, l.subject, l.seq, l.record, l.prev, l.content, l.hash, \
+                            j.at, j.schema_version, j.event, d.source, d.deployed_at \
+                     FROM ledger l \
+                     LEFT JOIN journal j ON l.kind = 'event' AND j.case_id = l.subject AND j.seq = l.seq \
+                     LEFT JOIN deployments d ON l.kind = 'deployment' AND d.workflow = l.subject AND d.version = l.seq \
+                     WHERE l.position > ?1 ORDER BY l.position LIMIT ?2",
+                )
+                .map_err(db(what))?;
+            let rows = stmt
+                .query_map(params![to_i64(after, "position")?, limit(n_max)], |row| {
+                    Ok(RawItem {
+                        position: row.get(0)?,
+                        kind: row.get(1)?,
+                        subject: row.get(2)?,
+                        seq: row.get(3)?,
+                        record: row.get(4)?,
+                        prev: row.get(5)?,
+                        content: row.get(6)?,
+                        hash: row.get(7)?,
+                        event: match row.get::<_, Option<Millis>>(8)? {
+                            Some(at) => Some((at, row.get(9)?, row.get(10)?)),
+                            None => None,
+                        },
+                        deployment: match row.get::<_, Option<String>>(11)? {
+                            Some(source) => Some((source, row.get(12)?)),
+                            None => None,
+                        },
+                    })
+                })
+                .map_err(db(what))?;
+            rows.map(|raw| raw.map_err(db(what))?.into_item())
+                .collect()
+        })
+    }
+
+    fn ledger_of(&self, case: &str) -> Result<Vec<u64>, Error> {
+        let what = format!("read the ledger of case `{case}`");
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT position FROM ledger WHERE subject = ?1 AND kind = 'event' ORDER BY position",
+                )
+                .map_err(db(&what))?;
+            let rows = stmt
+                .query_map([case], |row| row.get::<_, i64>(0))
+                .map_err(db(&what))?;
+            rows.map(|position| Ok(position.map_err(db(&what))? as u64))
+                .collect()
+        })
+    }
+
+    fn ledger_head(&self) -> Result<Option<(u64, Hash)>, Error> {
+        let what = "read the ledger's head";
+        let head: Option<(i64, Vec<u8>)> = self.read(|conn| {
+            conn.prepare_cached("SELECT position, hash FROM ledger ORDER BY position DESC LIMIT 1")
+                .and_then(|mut stmt| {
+                    stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(db(what))
+        })?;
+        head.map(|(position, hash)| Ok((position as u64, to_hash(hash, what)?)))
+            .transpose()
+    }
+
+    fn unledgered(&self, n_max: usize) -> Result<Vec<Unledgered>, Error> {
+        let what = "look for rows the ledger does not record";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT 'event', case_id, seq FROM journal j WHERE NOT EXISTS \
+                       (SELECT 1 FROM ledger l WHERE l.subject = j.case_id AND l.seq = j.seq AND l.kind = 'event') \
+                     UNION ALL \
+                     SELECT 'deployment', workflow, version FROM deployments d WHERE NOT EXISTS \
+                       (SELECT 1 FROM ledger l WHERE l.subject = d.workflow AND l.seq = d.version AND l.kind = 'deployment') \
+                     LIMIT ?1",
+                )
+                .map_err(db(what))?;
+            let rows = stmt
+                .query_map([limit(n_max)], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get(1)?, row.get::<_, i64>(2)?))
+                })
+                .map_err(db(what))?;
+            rows.map(|row| {
+                let (kind, subject, seq) = row.map_err(db(what))?;
+                Ok(Unledgered {
+                    kind: EntryKind::parse(&kind).unwrap_or(EntryKind::Event),
+                    subject,
+                    seq: seq as u64,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        let what = "keep a checkpoint";
+        let position = to_i64(checkpoint.position, "position")?;
+        let conn = self.writer();
+        conn.prepare_cached(
+            "INSERT INTO checkpoints (position, head, at, public_key, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (position) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                position,
+                checkpoint.head,
+                checkpoint.at,
+                checkpoint.public_key.0,
+                checkpoint.signature,
+            ])
+        })
+        .map_err(db(what))?;
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, Error> {
+        let what = "read the checkpoints";
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT position, head, at, public_key, signature FROM checkpoints ORDER BY position",
+                )
+                .map_err(db(what))?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Vec<u8>>(1)?,
+                        row.get::<_, Millis>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                        row.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
+                .map_err(db(what))?;
+            rows.map(|row| {
+                let (position, head, at, public_key, signature) = row.map_err(db(what))?;
+                let corrupt = || Error::Corrupt(format!("checkpoint {position} is malformed"));
+                Ok(Checkpoint {
+                    position: position as u64,
+                    head: to_hash(head, "a checkpoint's head")?,
+                    at,
+                    public_key: ledger::PublicKey(public_key.try_into().map_err(|_| corrupt())?),
+                    signature: signature.try_into().map_err(|_| corrupt())?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+/// A ledger row joined with the row its record is rebuilt from.
+struct RawItem {
+    position: i64,
+    kind: String,
+    subject: String,
+    seq: Option<i64>,
+    record: Option<String>,
+    prev: Vec<u8>,
+    content: Vec<u8>,
+    hash: Vec<u8>,
+    /// `at`, `schema_version`, `event` of the journal row.
+    event: Option<(Millis, u32, String)>,
+    /// `source`, `deployed_at` of the deployments row.
+    deployment: Option<(String, Millis)>,
+}
+
+impl RawItem {
+    fn into_item(self) -> Result<Item, Error> {
+        let position = self.position;
+        let corrupt = |what: &str| Error::Corrupt(format!("ledger entry {position}: {what}"));
+        let kind = EntryKind::parse(&self.kind).ok_or_else(|| corrupt("unknown kind"))?;
+        let seq = self
+            .seq
+            .map(|seq| u64::try_from(seq).map_err(|_| corrupt("negative seq")))
+            .transpose()?;
+        let record = match kind {
+            EntryKind::Event => self.event.map(|(at, schema_version, event)| {
+                ledger::event_record(
+                    &self.subject,
+                    seq.unwrap_or_default(),
+                    at,
+                    schema_version,
+                    &event,
+                )
+            }),
+            EntryKind::Deployment => self.deployment.map(|(source, deployed_at)| {
+                let version = seq
+                    .and_then(|seq| u32::try_from(seq).ok())
+                    .unwrap_or_default();
+                ledger::deployment_record(&self.subject, version, &source, deployed_at)
+            }),
+            EntryKind::Plugin => self
+                .record
+                .map(|text| serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text))),
+        };
+        Ok(Item {
+            entry: Entry {
+                position: u64::try_from(position).map_err(|_| corrupt("negative position"))?,
+                kind,
+                subject: self.subject,
+                seq,
+                prev: to_hash(self.prev, "an entry's prev")?,
+                content: to_hash(self.content, "an entry's content")?,
+                hash: to_hash(self.hash, "an entry's hash")?,
+            },
+            record,
+        })
+    }
 }
 
 /// Checks that `events` are numbered from `first` without gaps.
@@ -593,7 +902,13 @@ fn check_numbering(case: &str, events: &[Recorded], first: u64) -> Result<(), Er
     Ok(())
 }
 
-fn insert_events(tx: &Transaction<'_>, case: &str, events: &[Recorded]) -> Result<(), Error> {
+/// Appends `events` to the journal of `case`, and each to the ledger.
+fn insert_events(
+    tx: &Transaction<'_>,
+    chain: &mut Chain,
+    case: &str,
+    events: &[Recorded],
+) -> Result<(), Error> {
     let what = || format!("append to the journal of case `{case}`");
     let mut stmt = tx
         .prepare_cached(
@@ -601,7 +916,7 @@ fn insert_events(tx: &Transaction<'_>, case: &str, events: &[Recorded]) -> Resul
         )
         .map_err(|err| db(&what())(err))?;
     for recorded in events {
-        let event = serde_json::to_string(&recorded.event).map_err(|err| {
+        let event = serde_json::to_value(&recorded.event).map_err(|err| {
             Error::Database(format!(
                 "failed to encode event {} of case `{case}`: {err}",
                 recorded.seq
@@ -612,9 +927,136 @@ fn insert_events(tx: &Transaction<'_>, case: &str, events: &[Recorded]) -> Resul
             to_i64(recorded.seq, "seq")?,
             recorded.at,
             SCHEMA_VERSION,
-            event
+            event.to_string()
         ])
         .map_err(|err| db(&what())(err))?;
+        let record =
+            ledger::event_record_of(case, recorded.seq, recorded.at, SCHEMA_VERSION, event);
+        chain.append(
+            tx,
+            EntryKind::Event,
+            case,
+            Some(recorded.seq),
+            None,
+            &record,
+        )?;
+    }
+    Ok(())
+}
+
+/// The ledger's end during a write transaction.
+struct Chain {
+    position: u64,
+    head: Hash,
+}
+
+impl Chain {
+    /// Reads where the chain ends. The transaction holds the write lock,
+    /// so nobody else appends until it ends.
+    fn head(tx: &Transaction<'_>) -> Result<Chain, Error> {
+        let head: Option<(i64, Vec<u8>)> = tx
+            .prepare_cached("SELECT position, hash FROM ledger ORDER BY position DESC LIMIT 1")
+            .and_then(|mut stmt| {
+                stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(db("read the ledger's head"))?;
+        Ok(match head {
+            None => Chain {
+                position: 0,
+                head: ledger::GENESIS,
+            },
+            Some((position, hash)) => Chain {
+                position: u64::try_from(position).map_err(|_| {
+                    Error::Corrupt(format!("the ledger has an entry at position {position}"))
+                })?,
+                head: to_hash(hash, "the ledger's head")?,
+            },
+        })
+    }
+
+    /// Appends the entry for `record`; `stored` is kept for records no
+    /// other table holds.
+    fn append(
+        &mut self,
+        tx: &Transaction<'_>,
+        kind: EntryKind,
+        subject: &str,
+        seq: Option<u64>,
+        stored: Option<&str>,
+        record: &Value,
+    ) -> Result<(), Error> {
+        let entry = Entry::next(self.position + 1, self.head, kind, subject, seq, record);
+        tx.prepare_cached(
+            "INSERT INTO ledger (position, kind, subject, seq, record, prev, content, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                entry.position as i64,
+                kind.as_str(),
+                subject,
+                seq.map(|seq| seq as i64),
+                stored,
+                entry.prev,
+                entry.content,
+                entry.hash,
+            ])
+        })
+        .map_err(db("append to the ledger"))?;
+        self.position = entry.position;
+        self.head = entry.hash;
+        Ok(())
+    }
+}
+
+fn to_hash(bytes: Vec<u8>, what: &str) -> Result<Hash, Error> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt(format!("{what} is not a sha256 digest")))
+}
+
+/// Enters a schema-1 store's deployments and events into a new chain, in
+/// the order they happened.
+fn enter_history(tx: &Transaction<'_>) -> Result<(), Error> {
+    let what = "enter the store's history into the ledger";
+    let mut chain = Chain::head(tx)?;
+    let deployments: Vec<(String, u32, String, Millis)> = tx
+        .prepare("SELECT workflow, version, source, deployed_at FROM deployments ORDER BY deployed_at, workflow, version")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .map_err(db(what))?;
+    let events: Vec<(String, i64, Millis, u32, String)> = tx
+        .prepare(
+            "SELECT journal.case_id, journal.seq, journal.at, journal.schema_version, journal.event \
+             FROM journal JOIN cases ON cases.id = journal.case_id \
+             ORDER BY journal.at, cases.n, journal.seq",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
+        })
+        .map_err(db(what))?;
+    for (workflow, version, source, deployed_at) in deployments {
+        let record = ledger::deployment_record(&workflow, version, &source, deployed_at);
+        chain.append(
+            tx,
+            EntryKind::Deployment,
+            &workflow,
+            Some(u64::from(version)),
+            None,
+            &record,
+        )?;
+    }
+    for (case, seq, at, schema_version, event) in events {
+        let seq = u64::try_from(seq)
+            .map_err(|_| Error::Corrupt(format!("case `{case}` has an event numbered {seq}")))?;
+        let record = ledger::event_record(&case, seq, at, schema_version, &event);
+        chain.append(tx, EntryKind::Event, &case, Some(seq), None, &record)?;
     }
     Ok(())
 }
@@ -638,7 +1080,12 @@ fn insert_roles(
     Ok(())
 }
 
-fn create_case(tx: &Transaction<'_>, row: &CaseRow, events: &[Recorded]) -> Result<(), Error> {
+fn create_case(
+    tx: &Transaction<'_>,
+    chain: &mut Chain,
+    row: &CaseRow,
+    events: &[Recorded],
+) -> Result<(), Error> {
     let what = || format!("create case `{}`", row.id);
     check_numbering(&row.id, events, 1)?;
     let n_events = to_i64(events.len() as u64, "journal length")?;
@@ -675,7 +1122,7 @@ fn create_case(tx: &Transaction<'_>, row: &CaseRow, events: &[Recorded]) -> Resu
         return Err(duplicate(tx, row)?);
     };
     insert_roles(tx, &row.id, case_n, &row.waiting_roles)?;
-    insert_events(tx, &row.id, events)
+    insert_events(tx, chain, &row.id, events)
 }
 
 /// Why a case row was not inserted: which unique column it collides on.
@@ -713,6 +1160,7 @@ fn duplicate(tx: &Transaction<'_>, row: &CaseRow) -> Result<Error, Error> {
 
 fn append(
     tx: &Transaction<'_>,
+    chain: &mut Chain,
     case: &str,
     events: &[Recorded],
     update: &CaseUpdate,
@@ -731,7 +1179,7 @@ fn append(
     let n_events = u64::try_from(n_events)
         .map_err(|_| Error::Corrupt(format!("case `{case}` has a journal of {n_events} events")))?;
     check_numbering(case, events, n_events + 1)?;
-    insert_events(tx, case, events)?;
+    insert_events(tx, chain, case, events)?;
     let roles = roles_json(&update.waiting_roles)?;
     if roles != old_roles {
         tx.prepare_cached("DELETE FROM case_roles WHERE case_n = ?1")

@@ -4,6 +4,7 @@
 use super::RuntimeArgs;
 use anyhow::Context as _;
 use docket_host::engine::{Clock, Host, HostConfig, Mailbox, ManualClock, SystemClock};
+use docket_host::ledger::SigningKey;
 use docket_host::plugin::Directory;
 use docket_host::store::{Durability, Sqlite};
 use std::path::PathBuf;
@@ -31,6 +32,11 @@ pub struct HostArgs {
     /// (to replay or test deadlines).
     #[arg(long, env = "DOCKET_NOW", global = true, value_name = "TIME")]
     pub now: Option<String>,
+    /// The Ed25519 key that signs ledger checkpoints, created if absent
+    /// [default: the store's path with `.key`]. Keep it away from the store
+    /// in production, and publish its public key (`docket audit key`).
+    #[arg(long, env = "DOCKET_LEDGER_KEY", global = true, value_name = "FILE")]
+    pub ledger_key: Option<PathBuf>,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -43,27 +49,65 @@ impl HostArgs {
             .with_context(|| format!("cannot load the plugins in `{}`", self.plugins.display()))?;
         let store = Sqlite::open(&self.store, Durability::Full)
             .with_context(|| format!("cannot open the store `{}`", self.store.display()))?;
-        let mailbox_path = self.mailbox.clone().unwrap_or_else(|| {
-            let mut path = self.store.clone().into_os_string();
-            path.push(".mailbox.jsonl");
-            PathBuf::from(path)
-        });
+        let mailbox_path = self
+            .mailbox
+            .clone()
+            .unwrap_or_else(|| self.beside_store(".mailbox.jsonl"));
         let mailbox = Mailbox::open(&mailbox_path)
             .with_context(|| format!("cannot open the mailbox `{}`", mailbox_path.display()))?;
-        let clock: Arc<dyn Clock> = match &self.now {
-            None => Arc::new(SystemClock),
-            Some(now) => {
-                let time = humantime::parse_rfc3339_weak(now)
-                    .with_context(|| format!("--now `{now}` is not an RFC 3339 time"))?;
-                Arc::new(ManualClock::new(time))
-            }
+        let clock = self.clock()?;
+        let config = HostConfig {
+            ledger_key: Some(Arc::new(self.signing_key()?)),
+            ..HostConfig::default()
         };
         Ok(Host::open(
             Arc::new(store),
             Arc::new(plugins),
             clock,
             Arc::new(mailbox),
-            HostConfig::default(),
+            config,
         )?)
+    }
+
+    /// The system clock, or the time `--now` fixes.
+    pub fn clock(&self) -> anyhow::Result<Arc<dyn Clock>> {
+        Ok(match &self.now {
+            None => Arc::new(SystemClock),
+            Some(now) => {
+                let time = humantime::parse_rfc3339_weak(now)
+                    .with_context(|| format!("--now `{now}` is not an RFC 3339 time"))?;
+                Arc::new(ManualClock::new(time))
+            }
+        })
+    }
+
+    /// Opens the store alone, for commands that only read it.
+    pub fn open_store(&self) -> anyhow::Result<Sqlite> {
+        if !self.store.exists() {
+            anyhow::bail!("there is no store at `{}`", self.store.display());
+        }
+        Sqlite::open(&self.store, Durability::Full)
+            .with_context(|| format!("cannot open the store `{}`", self.store.display()))
+    }
+
+    /// Where the ledger key is.
+    pub fn ledger_key_path(&self) -> PathBuf {
+        self.ledger_key
+            .clone()
+            .unwrap_or_else(|| self.beside_store(".key"))
+    }
+
+    /// The ledger key, created if absent.
+    pub fn signing_key(&self) -> anyhow::Result<SigningKey> {
+        let path = self.ledger_key_path();
+        SigningKey::load_or_create(&path)
+            .with_context(|| format!("cannot use the ledger key `{}`", path.display()))
+    }
+
+    /// The store's path with `suffix` appended.
+    fn beside_store(&self, suffix: &str) -> PathBuf {
+        let mut path = self.store.clone().into_os_string();
+        path.push(suffix);
+        PathBuf::from(path)
     }
 }

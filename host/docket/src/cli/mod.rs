@@ -1,6 +1,7 @@
 //! Subcommands, one file each, and what they share: global options, input
 //! parsing and the plugin runtime's set-up.
 
+mod audit;
 mod case;
 mod deploy;
 mod graph;
@@ -56,6 +57,9 @@ pub enum Command {
     /// List, show and act on cases.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// Verify the tamper-evident ledger, sign checkpoints, export a case's record.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +87,7 @@ impl Command {
             Command::Run(cmd) => cmd.run(),
             Command::Worker(cmd) => cmd.run(),
             Command::Case(cmd) => cmd.run(),
+            Command::Audit(cmd) => cmd.run(),
         }
     }
 }

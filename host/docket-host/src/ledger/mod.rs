@@ -1,0 +1,485 @@
+//! The tamper-evident ledger: every journal event, every deployment and
+//! every first load of a plugin's bytes is also an entry of one hash chain,
+//! written in the same transaction as the change it records.
+//!
+//! The encoding, so that anyone can check a chain without docket:
+//!
+//! - a *record* is the JSON object an entry stands for ([`event_record`],
+//!   [`deployment_record`], [`plugin_record`]), encoded canonically with
+//!   RFC 8785 (JSON Canonicalization Scheme);
+//! - an entry's `content` is sha256 of its record's canonical encoding;
+//! - an entry's `hash` is sha256 of the canonical encoding of
+//!   `{"content": hex, "kind": k, "position": n, "prev": hex, "seq": n or
+//!   null, "subject": s}`, `prev` being the hash of the entry before it
+//!   (32 zero bytes for the first);
+//! - a [`Checkpoint`] is an Ed25519 signature over the canonical encoding
+//!   of `{"at": ms, "format": "docket-ledger/1", "head": hex, "position": n}`,
+//!   which a notary or timestamping service can countersign as it is.
+//!
+//! A chain alone shows that entries were modified, removed, reordered or
+//! inserted; only a signed checkpoint shows that nobody rewrote the whole
+//! tail consistently, since that needs the key. [`verify`] does both.
+
+mod bundle;
+mod verify;
+
+pub use bundle::{
+    BUNDLE_FORMAT, Bundle, BundleEntry, BundleReport, ExportError, export_case, verify_bundle,
+};
+pub use verify::{Problem, Report, Tampering, verify};
+
+use crate::store::Millis;
+use ed25519_dalek::{Signer as _, Verifier as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use std::path::Path;
+
+/// The format name in signed checkpoint messages and bundles.
+pub const FORMAT: &str = "docket-ledger/1";
+
+/// A sha256 digest.
+pub type Hash = [u8; 32];
+
+/// The `prev` of the first entry.
+pub const GENESIS: Hash = [0; 32];
+
+/// What an entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A journal event; the subject is the case, `seq` the event's.
+    Event,
+    /// A deployment; the subject is the workflow, `seq` its version.
+    Deployment,
+    /// The first load of a plugin's bytes; the subject is `name@version`.
+    Plugin,
+}
+
+impl EntryKind {
+    /// The kind's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Event => "event",
+            EntryKind::Deployment => "deployment",
+            EntryKind::Plugin => "plugin",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn parse(name: &str) -> Option<EntryKind> {
+        match name {
+            "event" => Some(EntryKind::Event),
+            "deployment" => Some(EntryKind::Deployment),
+            "plugin" => Some(EntryKind::Plugin),
+            _ => None,
+        }
+    }
+}
+
+/// One link of the chain, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// From 1, without gaps.
+    pub position: u64,
+    /// What the entry records.
+    pub kind: EntryKind,
+    /// The case, workflow or plugin the record is about.
+    pub subject: String,
+    /// The event's seq or the deployment's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The hash of the entry before.
+    #[serde(with = "hex")]
+    pub prev: Hash,
+    /// sha256 of the record's canonical encoding.
+    #[serde(with = "hex")]
+    pub content: Hash,
+    /// sha256 of this entry's canonical encoding.
+    #[serde(with = "hex")]
+    pub hash: Hash,
+}
+
+impl Entry {
+    /// The entry that follows `prev` (at `position - 1`) and records `record`.
+    pub fn next(
+        position: u64,
+        prev: Hash,
+        kind: EntryKind,
+        subject: &str,
+        seq: Option<u64>,
+        record: &Value,
+    ) -> Entry {
+        let mut entry = Entry {
+            position,
+            kind,
+            subject: subject.to_owned(),
+            seq,
+            prev,
+            content: record_hash(record),
+            hash: GENESIS,
+        };
+        entry.hash = entry.expected_hash();
+        entry
+    }
+
+    /// The hash this entry's fields give; differs from `hash` if any was
+    /// changed.
+    pub fn expected_hash(&self) -> Hash {
+        sha256(&canonical(&json!({
+            "content": hex::encode(self.content),
+            "kind": self.kind.as_str(),
+            "position": self.position,
+            "prev": hex::encode(self.prev),
+            "seq": self.seq,
+            "subject": self.subject,
+        })))
+    }
+}
+
+/// An entry and its record as the store holds it now: `None` when the row
+/// the entry points at is gone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    /// The chain entry.
+    pub entry: Entry,
+    /// The record rebuilt from the store's rows.
+    pub record: Option<Value>,
+}
+
+/// RFC 8785 encoding of `value`.
+pub fn canonical(value: &Value) -> Vec<u8> {
+    // A `Value` always serializes; the canonicalizer fails only on
+    // non-finite numbers, which a `Value` cannot hold.
+    serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+}
+
+fn sha256(bytes: &[u8]) -> Hash {
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// sha256 of a record's canonical encoding.
+pub fn record_hash(record: &Value) -> Hash {
+    sha256(&canonical(record))
+}
+
+/// The record of event `seq` of `case`, from the journal row's columns.
+/// An event that is not JSON (a damaged row) is recorded as its text, so it
+/// matches no entry.
+pub fn event_record(case: &str, seq: u64, at: Millis, schema_version: u32, event: &str) -> Value {
+    let event = serde_json::from_str::<Value>(event).unwrap_or_else(|_| Value::from(event));
+    event_record_of(case, seq, at, schema_version, event)
+}
+
+/// [`event_record`] for an event already parsed.
+pub fn event_record_of(
+    case: &str,
+    seq: u64,
+    at: Millis,
+    schema_version: u32,
+    event: Value,
+) -> Value {
+    json!({
+        "type": "event",
+        "case": case,
+        "seq": seq,
+        "at": at,
+        "schema_version": schema_version,
+        "event": event,
+    })
+}
+
+/// The record of a deployment; `source` is hashed, so an edited source no
+/// longer matches.
+pub fn deployment_record(workflow: &str, version: u32, source: &str, deployed_at: Millis) -> Value {
+    json!({
+        "type": "deployment",
+        "workflow": workflow,
+        "version": version,
+        "source_sha256": hex::encode(sha256(source.as_bytes())),
+        "deployed_at": deployed_at,
+    })
+}
+
+/// The record of a plugin's first load.
+pub fn plugin_record(name: &str, version: &str, sha256: &str, at: Millis) -> Value {
+    json!({
+        "type": "plugin",
+        "name": name,
+        "version": version,
+        "sha256": sha256,
+        "at": at,
+    })
+}
+
+/// A signed statement that the chain had `head` at `position`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The position of the head entry.
+    pub position: u64,
+    /// That entry's hash.
+    #[serde(with = "hex")]
+    pub head: Hash,
+    /// When it was signed (engine clock).
+    pub at: Millis,
+    /// The signer.
+    pub public_key: PublicKey,
+    /// Ed25519 over [`Checkpoint::message`].
+    #[serde(with = "hex")]
+    pub signature: [u8; 64],
+}
+
+impl Checkpoint {
+    /// The bytes signed: the canonical encoding of position, head and time.
+    pub fn message(position: u64, head: &Hash, at: Millis) -> Vec<u8> {
+        canonical(&json!({
+            "at": at,
+            "format": FORMAT,
+            "head": hex::encode(head),
+            "position": position,
+        }))
+    }
+
+    /// Whether the signature is `key`'s over this checkpoint's fields.
+    pub fn signed_by(&self, key: &PublicKey) -> bool {
+        let Ok(verifying) = ed25519_dalek::VerifyingKey::from_bytes(&key.0) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
+        verifying
+            .verify(
+                &Checkpoint::message(self.position, &self.head, self.at),
+                &signature,
+            )
+            .is_ok()
+    }
+}
+
+/// An Ed25519 public key, shown as hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl std::fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl std::str::FromStr for PublicKey {
+    type Err = KeyError;
+
+    fn from_str(text: &str) -> Result<PublicKey, KeyError> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes)
+            .map_err(|_| KeyError::Malformed("a public key is 64 hexadecimal digits".to_owned()))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| KeyError::Malformed("not an Ed25519 public key".to_owned()))?;
+        Ok(PublicKey(bytes))
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<PublicKey, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a signing key could not be read or made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key file could not be read or written.
+    #[error("ledger key `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The text is not a key.
+    #[error("{0}")]
+    Malformed(String),
+    /// The system has no randomness to make a key from.
+    #[error("no randomness for a new key: {0}")]
+    Random(String),
+}
+
+/// The host's signing key for checkpoints.
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.public())
+    }
+}
+
+impl SigningKey {
+    /// A new random key.
+    ///
+    /// # Errors
+    ///
+    /// If the operating system gives no randomness.
+    pub fn generate() -> Result<SigningKey, KeyError> {
+        let mut seed = [0; 32];
+        getrandom::fill(&mut seed).map_err(|err| KeyError::Random(err.to_string()))?;
+        Ok(SigningKey::from_seed(seed))
+    }
+
+    /// The key with this 32-byte seed (tests use fixed seeds).
+    pub fn from_seed(seed: [u8; 32]) -> SigningKey {
+        SigningKey(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
+    /// Reads the key file at `path` (the seed as 64 hex digits), creating it,
+    /// readable by its owner only, if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// If the file cannot be read or written, or holds no key.
+    pub fn load_or_create(path: &Path) -> Result<SigningKey, KeyError> {
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let mut seed = [0; 32];
+                hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| {
+                    KeyError::Malformed(format!(
+                        "ledger key `{}` is not 64 hexadecimal digits",
+                        path.display()
+                    ))
+                })?;
+                Ok(SigningKey::from_seed(seed))
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let key = SigningKey::generate()?;
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(path).map_err(io)?;
+                std::io::Write::write_all(
+                    &mut file,
+                    format!("{}\n", hex::encode(key.0.to_bytes())).as_bytes(),
+                )
+                .map_err(io)?;
+                file.sync_all().map_err(io)?;
+                Ok(key)
+            }
+            Err(err) => Err(io(err)),
+        }
+    }
+
+    /// The key to publish.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs that the chain had `head` at `position`.
+    pub fn checkpoint(&self, position: u64, head: Hash, at: Millis) -> Checkpoint {
+        let signature = self.0.sign(&Checkpoint::message(position, &head, at));
+        Checkpoint {
+            position,
+            head,
+            at,
+            public_key: self.public(),
+            signature: signature.to_bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_encoding_sorts_keys_and_drops_whitespace() {
+        let value: Value = serde_json::from_str(r#"{ "b": 1, "a": [true, null, "x"] }"#).unwrap();
+        assert_eq!(canonical(&value), br#"{"a":[true,null,"x"],"b":1}"#);
+    }
+
+    #[test]
+    fn an_event_record_does_not_depend_on_how_its_json_was_written() {
+        let compact = event_record("c1", 2, 10, 1, r#"{"type":"x","n":1.5}"#);
+        let spaced = event_record("c1", 2, 10, 1, r#"{ "n": 1.50, "type": "x" }"#);
+        assert_eq!(record_hash(&compact), record_hash(&spaced));
+        let other = event_record("c1", 3, 10, 1, r#"{"type":"x","n":1.5}"#);
+        assert_ne!(record_hash(&compact), record_hash(&other));
+        let damaged = event_record("c1", 2, 10, 1, r#"{"type":"x","n":1.5"#);
+        assert_ne!(record_hash(&compact), record_hash(&damaged));
+    }
+
+    #[test]
+    fn the_entry_hash_binds_every_field() {
+        let record = json!({"type": "plugin"});
+        let entry = Entry::next(3, [7; 32], EntryKind::Plugin, "p@1", None, &record);
+        assert_eq!(entry.content, record_hash(&record));
+        assert_eq!(entry.hash, entry.expected_hash());
+        let changes: [fn(&mut Entry); 5] = [
+            |e| e.position = 4,
+            |e| e.prev = [8; 32],
+            |e| e.content = [0; 32],
+            |e| e.subject = "p@2".to_owned(),
+            |e| e.seq = Some(1),
+        ];
+        for change in changes {
+            let mut changed = entry.clone();
+            change(&mut changed);
+            assert_ne!(changed.expected_hash(), entry.hash, "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_verifies_only_with_its_key_and_fields() {
+        let key = SigningKey::from_seed([1; 32]);
+        let other = SigningKey::from_seed([2; 32]);
+        let checkpoint = key.checkpoint(5, [9; 32], 1_000);
+        assert!(checkpoint.signed_by(&key.public()));
+        assert!(!checkpoint.signed_by(&other.public()));
+        let mut moved = checkpoint.clone();
+        moved.position = 6;
+        assert!(!moved.signed_by(&key.public()));
+    }
+
+    #[test]
+    fn a_key_file_is_created_once_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.key");
+        let made = SigningKey::load_or_create(&path).unwrap();
+        let read = SigningKey::load_or_create(&path).unwrap();
+        assert_eq!(made.public(), read.public());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "not a key").unwrap();
+        let err = SigningKey::load_or_create(&path).unwrap_err();
+        assert!(
+            err.to_string().contains("not 64 hexadecimal digits"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn public_keys_parse_from_hex_only() {
+        let key = SigningKey::from_seed([3; 32]).public();
+        assert_eq!(key.to_string().parse::<PublicKey>().unwrap(), key);
+        assert!("abc".parse::<PublicKey>().is_err());
+    }
+}
