@@ -10,6 +10,7 @@ mod cli_cases;
 mod crash;
 mod engine;
 mod examples;
+mod explain;
 mod hostile;
 mod ledger;
 mod plugins;

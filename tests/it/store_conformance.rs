@@ -180,6 +180,8 @@ fn every_event() -> Vec<Event> {
             problems: Vec::new(),
             plugin: "ab12".repeat(16),
             notifications: 0,
+            ran_at: None,
+            input_sha256: None,
         },
         Event::StepFailed {
             step: "route".to_owned(),
@@ -204,6 +206,8 @@ fn every_event() -> Vec<Event> {
             problems: Vec::new(),
             plugin: "cd34".repeat(16),
             notifications: 2,
+            ran_at: None,
+            input_sha256: None,
         },
         Event::StepFinished {
             step: "completeness".to_owned(),
@@ -218,6 +222,8 @@ fn every_event() -> Vec<Event> {
             }],
             plugin: "ef56".repeat(16),
             notifications: 0,
+            ran_at: None,
+            input_sha256: None,
         },
         Event::BranchesStarted {
             step: "reviews".to_owned(),

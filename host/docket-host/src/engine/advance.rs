@@ -5,11 +5,10 @@
 //! touches the store or runs a plugin.
 
 use super::clock::duration_millis;
+use super::explain::{Decided, decided};
 use super::state::{CaseState, path_in, scope_of, split_branch, timer_due};
 use crate::plugin::{Execution, Outcome, PluginDigest};
-use crate::store::{
-    Ending, Event, Millis, OutboxEntry, ParentRef, Recorded, StoredProblem, Verdict,
-};
+use crate::store::{Ending, Event, Millis, OutboxEntry, ParentRef, Recorded, Verdict};
 use crate::workflow::{Join, Step, StepKind, Target, Wait};
 use serde_json::Value;
 
@@ -35,6 +34,18 @@ pub(crate) enum Effect {
     },
     /// Deliver messages.
     Deliver(Vec<OutboxEntry>),
+}
+
+/// What a plugin execution ran on, recorded with its outcome so that it
+/// can be replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PluginRun {
+    /// The component's sha256.
+    pub digest: PluginDigest,
+    /// The clock reading the plugin saw.
+    pub ran_at: Millis,
+    /// sha256 of the input's canonical JSON, hex.
+    pub input_sha256: String,
 }
 
 /// One change to one case: the events it emits and what follows from them.
@@ -326,7 +337,7 @@ impl<'a> Tx<'a> {
         &mut self,
         path: &str,
         attempt: u32,
-        digest: PluginDigest,
+        run: PluginRun,
         execution: Execution,
     ) {
         let current = self.state.active.get(path);
@@ -336,33 +347,27 @@ impl<'a> Tx<'a> {
         let step = self.step(path);
         match execution.result {
             Ok(outcome) => {
-                let (routes, data, problems) = match &outcome {
-                    Outcome::Continue(data) => (Vec::new(), Some(data.to_value()), Vec::new()),
-                    Outcome::Route { routes, data } => {
-                        (routes.clone(), Some(data.to_value()), Vec::new())
-                    }
-                    Outcome::Reject(problems) => (
-                        Vec::new(),
-                        None,
-                        problems
-                            .iter()
-                            .map(|p| StoredProblem {
-                                pointer: p.pointer.clone(),
-                                code: p.code.clone(),
-                                message: p.message.clone(),
-                            })
-                            .collect(),
-                    ),
-                };
+                let Decided {
+                    outcome: name,
+                    routes,
+                    data,
+                    problems,
+                    notifications,
+                } = decided(
+                    &outcome,
+                    u32::try_from(execution.notifications.len()).unwrap_or(u32::MAX),
+                );
                 let seq = self.emit(Event::StepFinished {
                     step: path.to_owned(),
                     attempt,
-                    outcome: outcome.name().to_owned(),
+                    outcome: name,
                     routes: routes.clone(),
                     data,
                     problems: problems.clone(),
-                    plugin: digest.to_hex(),
-                    notifications: u32::try_from(execution.notifications.len()).unwrap_or(u32::MAX),
+                    plugin: run.digest.to_hex(),
+                    notifications,
+                    ran_at: Some(run.ran_at),
+                    input_sha256: Some(run.input_sha256),
                 });
                 let entries: Vec<OutboxEntry> = execution
                     .notifications

@@ -10,8 +10,8 @@
 //! the next plugin execution, the delivery of notifications, a child case.
 //! An API call that changes a case returns once its events are durable.
 
-use super::advance::{Effect, Tx};
-use super::clock::{Clock, from_millis};
+use super::advance::{Effect, PluginRun, Tx};
+use super::clock::{Clock, from_millis, to_millis};
 use super::outbox::Deliver;
 use super::state::{CaseState, scope_of};
 use super::{CaseView, Decision, DeployError, Error, Refusal, StartCase, Started};
@@ -250,6 +250,56 @@ impl Host {
         self.inner.unsigned.fetch_add(1, Ordering::Relaxed);
         lock(&self.inner.deployed).insert((workflow.name.clone(), workflow.version), deployed);
         Ok(workflow)
+    }
+
+    /// Replays the last recorded outcome of plugin step `step` of `case`
+    /// (by id or tracking code): the component with the recorded sha256,
+    /// on the step's config, the input rebuilt from the journal and the
+    /// recorded clock reading, and compares what it decides now with what
+    /// the journal says it decided.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchCase`]; [`Error::NotExplainable`] for a step that is
+    /// not a plugin step or has no recorded outcome; [`Error::Store`].
+    pub fn explain(&self, case: &str, step: &str) -> Result<super::Explanation, Error> {
+        let row = match self.inner.store.case(case)? {
+            Some(row) => row,
+            None => self
+                .inner
+                .store
+                .case_by_tracking_code(case)?
+                .ok_or_else(|| Error::NoSuchCase(case.to_owned()))?,
+        };
+        let journal = self.inner.store.journal(&row.id)?;
+        let mut limits = self.inner.config.limits;
+        match self.inner.deployed(&row.workflow, Some(row.version)) {
+            Ok(deployed) => {
+                if let Some(timeout) = deployed.workflow.step(step).and_then(|s| s.timeout) {
+                    limits.deadline = timeout;
+                }
+                let plugin = deployed
+                    .plugins
+                    .get(step)
+                    .ok_or_else(|| format!("step `{step}` runs no plugin"));
+                super::explain::explain(
+                    &row.id,
+                    &journal,
+                    &deployed.workflow,
+                    plugin,
+                    step,
+                    &limits,
+                )
+            }
+            // The workflow no longer loads: a plugin it names is gone.
+            Err(Error::Redeploy { problems, .. }) => Err(Error::NotExplainable(format!(
+                "the plugins of {} version {} are no longer available: {}",
+                row.workflow,
+                row.version,
+                problems.join("; ")
+            ))),
+            Err(err) => Err(err),
+        }
     }
 
     /// Signs the ledger's current head with the configured key and keeps
@@ -986,15 +1036,7 @@ impl Inner {
                 Some(active) if active.attempt == task.attempt && active.runnable => {}
                 _ => return,
             }
-            let ctx = StepContext {
-                case_id: state.id.clone(),
-                workflow: state.workflow.name.clone(),
-                workflow_version: state.workflow.version,
-                step_id: task.path.clone(),
-                attempt: task.attempt,
-                actor: None,
-                now: from_millis(self.clock.now()),
-            };
+            let ctx = step_context(&state, &task.path, task.attempt, self.clock.now());
             (
                 ctx,
                 state.data_of(scope_of(&task.path)).clone(),
@@ -1016,13 +1058,17 @@ impl Inner {
         if let Some(timeout) = step.timeout {
             limits.deadline = timeout;
         }
+        let run = PluginRun {
+            digest: plugin.digest(),
+            ran_at: to_millis(ctx.now),
+            input_sha256: hex::encode(crate::ledger::record_hash(&input)),
+        };
         let input = crate::Json::from_value(&input);
         let execution = plugin.run(&ctx, &plugin_step.config, &input, &limits);
-        let digest = plugin.digest();
         let mut state = lock(&cell);
         let id = state.id.clone();
         self.transact(&mut state, &id, None, |tx| {
-            tx.plugin_finished(&task.path, task.attempt, digest, execution);
+            tx.plugin_finished(&task.path, task.attempt, run, execution);
         });
     }
 
@@ -1258,6 +1304,24 @@ fn collect_plugins(
         }
     }
     Ok(())
+}
+
+/// What a plugin execution of step `path` sees of its case.
+pub(super) fn step_context(
+    state: &CaseState,
+    path: &str,
+    attempt: u32,
+    now: Millis,
+) -> StepContext {
+    StepContext {
+        case_id: state.id.clone(),
+        workflow: state.workflow.name.clone(),
+        workflow_version: state.workflow.version,
+        step_id: path.to_owned(),
+        attempt,
+        actor: None,
+        now: from_millis(now),
+    }
 }
 
 /// Whether `decision` may be recorded on `state`.

@@ -12,12 +12,14 @@
 
 mod advance;
 mod clock;
+mod explain;
 mod host;
 mod outbox;
 mod state;
 mod timeline;
 
 pub use clock::{Clock, ManualClock, SystemClock, duration_millis, from_millis, to_millis};
+pub use explain::{Decided, Explanation, Replay};
 pub use host::{CommitStats, Host, HostConfig, PluginSource};
 pub use outbox::{Deliver, LogOnly, Mailbox};
 pub use timeline::{format_offset, timeline};
@@ -145,6 +147,9 @@ pub enum Error {
     /// The store failed, or refused a write (a duplicate case key).
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// There is no automated decision to explain there.
+    #[error("{0}")]
+    NotExplainable(String),
     /// The host is shutting down.
     #[error("the host stopped")]
     Stopped,

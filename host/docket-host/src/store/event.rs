@@ -81,6 +81,16 @@ pub struct StoredProblem {
     pub message: String,
 }
 
+impl From<&crate::plugin::Problem> for StoredProblem {
+    fn from(problem: &crate::plugin::Problem) -> StoredProblem {
+        StoredProblem {
+            pointer: problem.pointer.clone(),
+            code: problem.code.clone(),
+            message: problem.message.clone(),
+        }
+    }
+}
+
 /// What happened to a case. Step paths (`step`) name a step by its ids from
 /// the top of the workflow: `reviews/fire/fire-check` is the step
 /// `fire-check` in branch `fire` of the parallel step `reviews`.
@@ -140,6 +150,13 @@ pub enum Event {
         /// How many notifications went to the outbox with this event.
         #[serde(default, skip_serializing_if = "is_zero")]
         notifications: u32,
+        /// The clock reading the plugin saw, to replay it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ran_at: Option<Millis>,
+        /// sha256 of the input's canonical JSON (RFC 8785): a replay shows
+        /// it ran on the same input.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_sha256: Option<String>,
     },
     /// A plugin step failed.
     StepFailed {

@@ -26,6 +26,8 @@ pub enum CaseCommand {
     Signal(SignalCommand),
     /// Resubmit a returned case with the applicant's changes.
     Resubmit(ResubmitCommand),
+    /// Replay an automated decision and show it yields the recorded outcome.
+    Explain(super::explain::ExplainCommand),
 }
 
 #[derive(clap::Args)]
@@ -122,6 +124,7 @@ impl CaseCommand {
             CaseCommand::Return(cmd) => cmd.run(Verdict::Return),
             CaseCommand::Signal(cmd) => cmd.run(),
             CaseCommand::Resubmit(cmd) => cmd.run(),
+            CaseCommand::Explain(cmd) => cmd.run(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod audit;
 mod case;
 mod deploy;
+mod explain;
 mod graph;
 mod host;
 mod lint;
