@@ -150,7 +150,16 @@ pub fn build(
             .current_dir(dir)
             .arg("-d")
             .arg(&contract)
-            .args(["-d", "wit", "-w", &world, "componentize", "--stub-wasi", "app", "-o"])
+            .args([
+                "-d",
+                "wit",
+                "-w",
+                &world,
+                "componentize",
+                "--stub-wasi",
+                "app",
+                "-o",
+            ])
             .arg(&wasm)),
         Lang::Js => {
             // componentize-js takes one WIT directory: the plugin's world
@@ -221,8 +230,8 @@ fn is_fresh(output: &Path, inputs: &[&Path]) -> anyhow::Result<bool> {
 }
 
 fn newest_in(path: &Path) -> anyhow::Result<SystemTime> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     let mut newest = meta.modified()?;
     if meta.is_dir() {
         for entry in std::fs::read_dir(path)? {
