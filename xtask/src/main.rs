@@ -5,13 +5,16 @@
 //!   builds the plugins, checks formatting and clippy, runs every test.
 //! - `cargo xtask demo`: builds the plugins and runs the building-permit demo.
 //! - `cargo xtask bench`: builds the plugins and runs the benchmarks.
-//! - `cargo xtask plugins`: builds every plugin and test guest into a component.
+//! - `cargo xtask plugins`: builds every plugin and test guest into a component,
+//!   the Python and JavaScript ones too (see `lang`).
 
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
     reason = "a command-line tool"
 )]
+
+mod lang;
 
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
@@ -182,6 +185,23 @@ fn build_plugins(root: &Path) -> anyhow::Result<()> {
             let from = built.join(format!("{}.wasm", name.replace('-', "_")));
             std::fs::copy(&from, out.join(format!("{name}.wasm")))
                 .with_context(|| format!("failed to copy `{}`", from.display()))?;
+        }
+    }
+    build_lang_plugins(root, &target)
+}
+
+/// Builds the Python and JavaScript plugins into target/plugins and their
+/// test guests into target/fixtures, installing the toolchains first.
+fn build_lang_plugins(root: &Path, target: &Path) -> anyhow::Result<()> {
+    let tools = lang::toolchains(root, target)?;
+    for (lang, dir) in [(lang::Lang::Python, "python"), (lang::Lang::Js, "js")] {
+        for (sources, out) in [
+            (root.join("plugins").join(dir), "plugins"),
+            (root.join("tests/fixtures/lang").join(dir), "fixtures"),
+        ] {
+            for plugin in lang::plugins_in(&sources, lang)? {
+                lang::build(&tools, lang, root, target, &plugin, &target.join(out))?;
+            }
         }
     }
     Ok(())

@@ -9,6 +9,9 @@
 //! (c) docket: fresh instance, limits and grants on, outcome checked;
 //! then (c) with the standard pool reset and with a plain wasm32-wasip2
 //! build, throughput with 1 and 2 threads, (d) cold loads, and peak RSS.
+//! Then (c) and (d) for the steps written in Python (validate-documents,
+//! componentize-py) and JavaScript (transform-fee, componentize-js), whose
+//! components carry their interpreter.
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 
@@ -182,9 +185,9 @@ fn throughput(plugin: &Plugin, config: &Json, input: &Json, threads: usize, time
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Median wall time of `load`, each on a fresh runtime from `make`.
-fn cold_load(make: impl Fn() -> Runtime, bytes: &[u8]) -> f64 {
-    let mut times: Vec<Duration> = (0..7)
+/// Median wall time of `times` loads, each on a fresh runtime from `make`.
+fn cold_load(make: impl Fn() -> Runtime, bytes: &[u8], times: usize) -> f64 {
+    let mut times: Vec<Duration> = (0..times)
         .map(|_| {
             let runtime = make();
             let started = Instant::now();
@@ -210,6 +213,22 @@ fn peak_rss_mib() -> f64 {
 const HEAVY: &str = "validate-schema";
 const LIGHT: &str = "route-rules";
 const LIGHT_CONFIG: &str = r#"{"hit_policy":"first","rules":[{"when":{"/kind":{"in":["commercial","industrial"]},"/floors":{"gt":3}},"route":"senior-review"},{"when":{"/applicant/email":{"matches":"@example\\.org$"}},"route":"standard"}],"default":"manual"}"#;
+
+/// The steps written in other languages, with a config and an input each.
+const LANG: [(&str, &str, &str, &str); 2] = [
+    (
+        "validate-documents",
+        "docket: fresh instance, Python (componentize-py)",
+        r#"{"required":{"residential":["site-plan","floor-plan","structural-report"]}}"#,
+        r#"{"kind":"residential","applicant":"Ada Lovelace","attachments":[{"type":"site-plan"},{"type":"floor-plan"},{"type":"structural-report"}]}"#,
+    ),
+    (
+        "transform-fee",
+        "docket: fresh instance, JavaScript (componentize-js)",
+        r#"{"currency":"EUR","kinds":{"residential":{"base":800,"per_m2":4.5,"minimum":1000}},"surcharges":[{"flag":"heritage","percent":25},{"flag":"express","amount":150}]}"#,
+        r#"{"kind":"residential","area_m2":145.5,"flags":["express"]}"#,
+    ),
+];
 
 fn main() {
     let lean = component("plugins", HEAVY);
@@ -260,6 +279,22 @@ fn main() {
             move || run_route(&plugin, &config, &input)
         }),
     ];
+    let mut lang_components = Vec::new();
+    for (name, what, config, input) in LANG {
+        let bytes = component("plugins", name);
+        let plugin = fast.load(&bytes, Grants::default()).expect("load");
+        let (config, input) = (
+            Json::parse(config).expect("config"),
+            Json::parse(input).expect("input"),
+        );
+        rows.push(
+            Row::new(name, "c", what, move || {
+                run_docket(&plugin, &config, &input)
+            })
+            .slow(),
+        );
+        lang_components.push((name, bytes));
+    }
     measure(&mut rows);
 
     let reset = match fast.pool_reset() {
@@ -268,7 +303,7 @@ fn main() {
     };
     println!("a {}-byte application; pool reset: {reset}", INPUT.len());
     println!(
-        "{} samples per row ({ROUNDS} for (c\")) in {ROUNDS} interleaved rounds; {} cores\n",
+        "{} samples per row ({ROUNDS} for (c\") and the Python and JavaScript rows) in {ROUNDS} interleaved rounds; {} cores\n",
         ROUNDS * PER_ROUND,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -316,10 +351,12 @@ fn main() {
             runtime(PoolResetPolicy::Auto, Some(dir))
         },
         &lean,
+        7,
     );
     let cached_ms = cold_load(
         || runtime(PoolResetPolicy::Auto, Some(cached_dir.path().to_owned())),
         &lean,
+        7,
     );
 
     println!();
@@ -343,6 +380,26 @@ fn main() {
         lean.len() / 1024,
         compile_ms / cached_ms
     );
+    for (name, bytes) in &lang_components {
+        // One compile: an interpreter component takes seconds to compile.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let compile_ms = cold_load(
+            || runtime(PoolResetPolicy::Auto, Some(dir.path().join("fresh"))),
+            bytes,
+            1,
+        );
+        let cached_ms = cold_load(
+            || runtime(PoolResetPolicy::Auto, Some(dir.path().join("fresh"))),
+            bytes,
+            5,
+        );
+        println!(
+            "(d) cold load of the {:.1} MiB {name} component, describe included: {compile_ms:.0} ms compiling, \
+             {cached_ms:.1} ms from the disk cache ({:.0}x faster)",
+            bytes.len() as f64 / (1024.0 * 1024.0),
+            compile_ms / cached_ms
+        );
+    }
     println!("peak RSS: {:.0} MiB", peak_rss_mib());
 }
 

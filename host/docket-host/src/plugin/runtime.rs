@@ -156,13 +156,18 @@ impl Runtime {
         // A Rust component built for wasm32-wasip2 holds three core
         // instances, two memories and a few tables; a lean one holds one of
         // each. Size the pool for the former, and cap what one component may
-        // take so that no plugin can hold the pool's slots for itself.
+        // take so that no plugin can hold the pool's slots for itself. An
+        // interpreter component (componentize-py links CPython as some 38
+        // shared libraries, one core instance each) fits under the cap, and
+        // the extra core-instance slots make room for one such execution
+        // beside a full pool of lean ones; a core-instance slot is cheap,
+        // unlike a memory slot.
         pool.total_component_instances(n)
-            .total_core_instances(n * 4)
+            .total_core_instances(n * 4 + MAX_CORE_INSTANCES_PER_COMPONENT)
             .total_memories(n * 2)
             .total_tables(n * 4)
             .total_stacks(n)
-            .max_core_instances_per_component(32)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
             .max_memories_per_component(4)
             .max_tables_per_component(16)
             .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
@@ -224,6 +229,9 @@ impl Runtime {
 
 /// The shortest deadline tick: the ticker thread wakes once per tick.
 const MIN_EPOCH_TICK: Duration = Duration::from_micros(100);
+
+/// Core instances one component may hold: room for a Python component.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 
 /// Elements a table may have in a pool slot; Rust guests with many trait
 /// objects need a few thousand.
