@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use docket_host::engine::{
     Decision, Host, HostConfig, Mailbox, ManualClock, StartCase, format_offset,
 };
+use docket_host::ledger::{self, SigningKey};
 use docket_host::plugin::{Directory, Runtime, RuntimeConfig};
 use docket_host::store::{CaseFilter, CaseStatus, Durability, Ending, Event, Sqlite, Verdict};
 use serde_json::{Value, json};
@@ -43,12 +44,17 @@ fn main() -> anyhow::Result<()> {
         "2026-11-23T08:00:00Z",
     )?));
     let mailbox = work.join("mailbox.jsonl");
+    // The department's signing key; a real one lives apart from the store.
+    let key = Arc::new(SigningKey::load_or_create(&work.join("ledger.key"))?);
     let host = Host::open(
         Arc::new(Sqlite::open(work.join("docket.db"), Durability::Full)?),
         Arc::new(plugins),
         clock.clone(),
         Arc::new(Mailbox::open(&mailbox)?),
-        HostConfig::default(),
+        HostConfig {
+            ledger_key: Some(key.clone()),
+            ..HostConfig::default()
+        },
     )?;
     let source = std::fs::read_to_string(root.join("examples/building-permit/workflow.yaml"))?;
     let workflow = host.deploy(&source)?;
@@ -217,6 +223,77 @@ fn main() -> anyhow::Result<()> {
         )?;
         write!(out, "{}", host.case(id)?.timeline())?;
     }
+    writeln!(out)?;
+    report_audit(&host, &key, &cases, &work, &mut out)?;
+    Ok(())
+}
+
+/// Proves the record: the ledger verifies against the published key, an
+/// automated decision replays to what was recorded, and a copy of the
+/// store with one approval forged is caught.
+fn report_audit(
+    host: &Host,
+    key: &SigningKey,
+    cases: &[(&str, String, String)],
+    work: &Path,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    host.checkpoint()?;
+    let public = key.public();
+    let report = ledger::verify(host.store().as_ref(), Some(&public), None)?;
+    anyhow::ensure!(
+        report.is_ok(),
+        "the ledger does not verify: {:?}",
+        report.problem
+    );
+    writeln!(
+        out,
+        "audit: the ledger verifies: {} entries chained, signed up to entry {} by key {}",
+        report.entries,
+        report.signed_up_to.unwrap_or_default(),
+        &public.to_string()[..16]
+    )?;
+
+    if let Some((key_no, id, _)) = cases.iter().find(|(key, ..)| *key == "BP-0107") {
+        let explained = host.explain(id, "triage")?;
+        anyhow::ensure!(
+            explained.confirms(),
+            "triage of {key_no} does not replay: {explained:?}"
+        );
+        writeln!(
+            out,
+            "audit: triage of {key_no} replayed (plugin sha256 {}…, same input, same clock): {} -> {}, as recorded",
+            &explained.sha256[..12],
+            explained.recorded.outcome,
+            explained.recorded.routes.join(", ")
+        )?;
+    }
+
+    // Somebody with access to the database rewrites who approved a permit.
+    let copy = work.join("tampered.db");
+    let conn = rusqlite::Connection::open(work.join("docket.db"))?;
+    conn.execute("VACUUM INTO ?1", [copy.to_string_lossy()])?;
+    let forged = rusqlite::Connection::open(&copy)?;
+    let (case, seq, by): (String, i64, String) = forged.query_row(
+        "SELECT case_id, seq, event ->> '$.by' FROM journal \
+         WHERE event ->> '$.type' = 'approval_decided' AND event ->> '$.verdict' = 'approve' LIMIT 1",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    forged.execute(
+        "UPDATE journal SET event = json_set(event, '$.by', 'mallory') WHERE case_id = ?1 AND seq = ?2",
+        rusqlite::params![case, seq],
+    )?;
+    drop(forged);
+    let tampered = Sqlite::open(&copy, Durability::Full)?;
+    let report = ledger::verify(&tampered, Some(&public), None)?;
+    let Some(problem) = report.problem else {
+        anyhow::bail!("a forged approval went unnoticed");
+    };
+    writeln!(
+        out,
+        "audit: a copy of the store where {by}'s approval now says mallory: TAMPERED: {problem}"
+    )?;
     Ok(())
 }
 
