@@ -11,6 +11,7 @@ mod crash;
 mod engine;
 mod examples;
 mod hostile;
+mod insight;
 mod plugins;
 mod runtime;
 mod store_conformance;

@@ -8,12 +8,15 @@
 //!
 //! - [`plugin`]: loads step plugins and runs each execution in a fresh,
 //!   limited sandbox (the only module that touches wasmtime);
-//! - [`json`]: [`Json`], the validated JSON text case data travels as.
+//! - [`json`]: [`Json`], the validated JSON text case data travels as;
+//! - [`insight`]: KPIs, bottlenecks, XES and OCEL exports, and Prometheus
+//!   metrics, derived from the journal.
 //!
 //! The crate has no Cargo features, and depends on no CLI, HTTP or
 //! PostgreSQL crate: embedding it brings in the runtime and nothing else.
 
 pub mod engine;
+pub mod insight;
 pub mod json;
 pub mod plugin;
 pub mod store;

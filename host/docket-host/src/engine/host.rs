@@ -43,6 +43,8 @@ pub struct HostConfig {
     pub seed: Option<u64>,
     /// The most writes one transaction takes.
     pub max_batch: usize,
+    /// Prometheus metrics to update as events are committed; `None` for none.
+    pub metrics: Option<Arc<crate::insight::Metrics>>,
 }
 
 impl Default for HostConfig {
@@ -52,6 +54,7 @@ impl Default for HostConfig {
             limits: Limits::default(),
             seed: None,
             max_batch: 4096,
+            metrics: None,
         }
     }
 }
@@ -825,6 +828,9 @@ impl Inner {
             return Ok(None);
         };
         let deployed = self.deployed(&row.workflow, Some(row.version))?;
+        if let Some(metrics) = &self.config.metrics {
+            metrics.resume(id, &journal);
+        }
         let mut state = CaseState::new(id.to_owned(), deployed.workflow.clone(), first)
             .ok_or_else(|| Error::Internal(format!("case {id} does not start with CaseStarted")))?;
         for event in &journal[1..] {
@@ -1026,6 +1032,9 @@ impl Inner {
             for ((commit, result), range) in batch.into_iter().zip(results).zip(ranges) {
                 match result {
                     Ok(()) => {
+                        if let Some(metrics) = &self.config.metrics {
+                            metrics.observe(&all[range]);
+                        }
                         for (case, effect) in commit.effects {
                             self.carry_out(&case, effect);
                         }

@@ -3,11 +3,13 @@
 
 mod case;
 mod deploy;
+mod export;
 mod graph;
 mod host;
 mod lint;
 mod plugin_build;
 mod plugin_inspect;
+mod report;
 mod schema;
 mod start;
 mod step_run;
@@ -56,6 +58,11 @@ pub enum Command {
     /// List, show and act on cases.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// KPIs per workflow version and step, and the bottlenecks.
+    Report(report::ReportCommand),
+    /// Export cases as an event log for process mining.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +90,8 @@ impl Command {
             Command::Run(cmd) => cmd.run(),
             Command::Worker(cmd) => cmd.run(),
             Command::Case(cmd) => cmd.run(),
+            Command::Report(cmd) => cmd.run(),
+            Command::Export(cmd) => cmd.run(),
         }
     }
 }
