@@ -12,6 +12,7 @@ mod engine;
 mod examples;
 mod explain;
 mod hostile;
+mod insight;
 mod lang_plugins;
 mod ledger;
 mod plugins;

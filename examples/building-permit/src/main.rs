@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use docket_host::engine::{
     Decision, Host, HostConfig, Mailbox, ManualClock, StartCase, format_offset,
 };
+use docket_host::insight;
 use docket_host::ledger::{self, SigningKey};
 use docket_host::plugin::{Directory, Runtime, RuntimeConfig};
 use docket_host::store::{CaseFilter, CaseStatus, Durability, Ending, Event, Sqlite, Verdict};
@@ -223,6 +224,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         write!(out, "{}", host.case(id)?.timeline())?;
     }
+    report_bottlenecks(&host, &work.join("docket.db"), &mut out)?;
     writeln!(out)?;
     report_audit(&host, &key, &cases, &work, &mut out)?;
     Ok(())
@@ -294,6 +296,37 @@ fn report_audit(
         out,
         "audit: a copy of the store where {by}'s approval now says mallory: TAMPERED: {problem}"
     )?;
+    Ok(())
+}
+
+/// The KPI report's bottleneck ranking: where the month went.
+fn report_bottlenecks(
+    host: &Host,
+    store: &Path,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let all = insight::Selection::default();
+    let report = insight::report(&insight::load(host.store().as_ref(), &all)?, &all);
+    for version in &report.workflows {
+        writeln!(
+            out,
+            "\nbottlenecks of {} v{} (`docket report --store {}`):",
+            version.workflow,
+            version.version,
+            store.display()
+        )?;
+        for (rank, b) in version.bottlenecks.iter().take(5).enumerate() {
+            writeln!(
+                out,
+                "{:>3}. {:<34} {:>4.0}% of lead time  {:>8}  waiting {:.0}%",
+                rank + 1,
+                b.step,
+                b.share_of_lead_time * 100.0,
+                format_offset(b.total_time),
+                b.waiting_share * 100.0
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -11,11 +11,14 @@
 //! - [`json`]: [`Json`], the validated JSON text case data travels as;
 //! - [`ledger`]: the hash chain over everything recorded, signed
 //!   checkpoints, verification and audit bundles.
+//! - [`insight`]: KPIs, bottlenecks, XES and OCEL exports, and Prometheus
+//!   metrics, derived from the journal.
 //!
 //! The crate has no Cargo features, and depends on no CLI, HTTP or
 //! PostgreSQL crate: embedding it brings in the runtime and nothing else.
 
 pub mod engine;
+pub mod insight;
 pub mod json;
 pub mod ledger;
 pub mod plugin;

@@ -49,6 +49,8 @@ pub struct HostConfig {
     /// Sign a checkpoint after this many new ledger entries (and when the
     /// host closes, if any were added).
     pub checkpoint_every: u64,
+    /// Prometheus metrics to update as events are committed; `None` for none.
+    pub metrics: Option<Arc<crate::insight::Metrics>>,
 }
 
 impl Default for HostConfig {
@@ -60,6 +62,7 @@ impl Default for HostConfig {
             max_batch: 4096,
             ledger_key: None,
             checkpoint_every: 10_000,
+            metrics: None,
         }
     }
 }
@@ -927,6 +930,9 @@ impl Inner {
             return Ok(None);
         };
         let deployed = self.deployed(&row.workflow, Some(row.version))?;
+        if let Some(metrics) = &self.config.metrics {
+            metrics.resume(id, &journal);
+        }
         let mut state = CaseState::new(id.to_owned(), deployed.workflow.clone(), first)
             .ok_or_else(|| Error::Internal(format!("case {id} does not start with CaseStarted")))?;
         for event in &journal[1..] {
@@ -1125,6 +1131,9 @@ impl Inner {
             for ((commit, result), range) in batch.into_iter().zip(results).zip(ranges) {
                 match result {
                     Ok(()) => {
+                        if let Some(metrics) = &self.config.metrics {
+                            metrics.observe(&all[range]);
+                        }
                         for (case, effect) in commit.effects {
                             self.carry_out(&case, effect);
                         }

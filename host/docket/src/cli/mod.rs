@@ -5,11 +5,13 @@ mod audit;
 mod case;
 mod deploy;
 mod explain;
+mod export;
 mod graph;
 mod host;
 mod lint;
 mod plugin_build;
 mod plugin_inspect;
+mod report;
 mod schema;
 mod start;
 mod step_run;
@@ -61,6 +63,11 @@ pub enum Command {
     /// Verify the tamper-evident ledger, sign checkpoints, export a case's record.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// KPIs per workflow version and step, and the bottlenecks.
+    Report(report::ReportCommand),
+    /// Export cases as an event log for process mining.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 #[derive(Subcommand)]
@@ -89,6 +96,8 @@ impl Command {
             Command::Worker(cmd) => cmd.run(),
             Command::Case(cmd) => cmd.run(),
             Command::Audit(cmd) => cmd.run(),
+            Command::Report(cmd) => cmd.run(),
+            Command::Export(cmd) => cmd.run(),
         }
     }
 }
