@@ -428,6 +428,9 @@ pub struct StepChange {
     pub deadline_breaches: Change<usize>,
 }
 
+/// A step's KPIs and its place in the bottleneck ranking, if it has one.
+type Ranked = (StepKpis, Option<Bottleneck>);
+
 /// Compares two version reports step by step.
 pub fn compare(before: &VersionReport, after: &VersionReport) -> Comparison {
     let mut names: Vec<&str> = before.steps.iter().map(|s| s.step.as_str()).collect();
@@ -436,7 +439,7 @@ pub fn compare(before: &VersionReport, after: &VersionReport) -> Comparison {
             names.push(&step.step);
         }
     }
-    let find = |report: &VersionReport, name: &str| -> Option<(StepKpis, Option<Bottleneck>)> {
+    let find = |report: &VersionReport, name: &str| -> Option<Ranked> {
         let step = report.steps.iter().find(|s| s.step == name)?.clone();
         let rank = report.bottlenecks.iter().find(|b| b.step == name).cloned();
         Some((step, rank))
@@ -445,7 +448,7 @@ pub fn compare(before: &VersionReport, after: &VersionReport) -> Comparison {
         .into_iter()
         .map(|name| {
             let (b, a) = (find(before, name), find(after, name));
-            let change = |f: &dyn Fn(&(StepKpis, Option<Bottleneck>)) -> Option<f64>| Change {
+            let change = |f: &dyn Fn(&Ranked) -> Option<f64>| Change {
                 before: b.as_ref().and_then(f),
                 after: a.as_ref().and_then(f),
             };

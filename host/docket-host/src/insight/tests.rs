@@ -50,6 +50,8 @@ fn finished(step: &str, outcome: &str) -> Event {
         problems: Vec::new(),
         plugin: "ab".repeat(32),
         notifications: 0,
+        ran_at: None,
+        input_sha256: None,
     }
 }
 
