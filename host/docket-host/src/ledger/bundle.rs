@@ -83,24 +83,21 @@ pub fn export_case(store: &dyn Backend, case: &str) -> Result<Bundle, ExportErro
             position: last,
         })?;
     let mut entries = Vec::new();
-    let mut after = first - 1;
-    while after < checkpoint.position {
-        let limit = usize::try_from(checkpoint.position - after).unwrap_or(usize::MAX);
-        let items = store.ledger(after, limit.min(10_000))?;
-        let Some(end) = items.last() else { break };
-        after = end.entry.position;
-        for item in items {
-            let own = item.entry.kind == EntryKind::Event && item.entry.subject == case;
-            let record = match (own, item.record) {
-                (false, _) => None,
-                (true, Some(record)) => Some(record),
-                (true, None) => return Err(ExportError::Damaged(item.entry.position)),
-            };
-            entries.push(BundleEntry {
-                entry: item.entry,
-                record,
-            });
+    for item in super::verify::items(store, first - 1) {
+        let item = item?;
+        if item.entry.position > checkpoint.position {
+            break;
         }
+        let own = item.entry.kind == EntryKind::Event && item.entry.subject == case;
+        let record = match (own, item.record) {
+            (false, _) => None,
+            (true, Some(record)) => Some(record),
+            (true, None) => return Err(ExportError::Damaged(item.entry.position)),
+        };
+        entries.push(BundleEntry {
+            entry: item.entry,
+            record,
+        });
     }
     Ok(Bundle {
         format: BUNDLE_FORMAT.to_owned(),

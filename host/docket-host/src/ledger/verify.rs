@@ -109,15 +109,10 @@ pub fn verify(
     // or an insertion from a plain change.
     let mut position_of_hash: HashMap<Hash, u64> = HashMap::new();
     let mut position_of_content: HashMap<Hash, u64> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let items = store.ledger(after, CHUNK)?;
-        let Some(last) = items.last() else { break };
-        after = last.entry.position;
-        for item in items {
-            position_of_hash.insert(item.entry.hash, item.entry.position);
-            position_of_content.insert(item.entry.content, item.entry.position);
-        }
+    for item in items(store, 0) {
+        let item = item?;
+        position_of_hash.insert(item.entry.hash, item.entry.position);
+        position_of_content.insert(item.entry.content, item.entry.position);
     }
 
     let checkpoints = store.checkpoints()?;
@@ -154,121 +149,112 @@ pub fn verify(
     let mut expected = 1;
     let mut prev = GENESIS;
     let mut before_prev: Option<Hash> = None;
-    let mut after = 0;
-    loop {
-        let items = store.ledger(after, CHUNK)?;
-        let Some(last) = items.last() else { break };
-        after = last.entry.position;
-        for item in items {
-            let entry = &item.entry;
-            let p = entry.position;
-            let problem = |tampering, position, detail: String| Problem {
-                tampering,
-                position: Some(position),
-                detail,
-            };
-            let found = if p != expected {
-                Some(problem(
+    for item in items(store, 0) {
+        let item = item?;
+        let entry = &item.entry;
+        let p = entry.position;
+        let problem = |tampering, position, detail: String| Problem {
+            tampering,
+            position: Some(position),
+            detail,
+        };
+        let found = if p != expected {
+            Some(problem(
+                Tampering::Removed,
+                expected,
+                format!("the chain jumps from entry {} to entry {p}", expected - 1),
+            ))
+        } else if entry.prev != prev {
+            Some(if Some(entry.prev) == before_prev {
+                problem(
+                    Tampering::Inserted,
+                    p - 1,
+                    format!(
+                        "entry {p} follows entry {}, so entry {} was put between them",
+                        p - 2,
+                        p - 1
+                    ),
+                )
+            } else if let Some(q) = position_of_hash.get(&entry.prev) {
+                problem(
+                    Tampering::Reordered,
+                    p,
+                    format!(
+                        "entry {p} was appended after entry {q}, not after entry {}",
+                        p - 1
+                    ),
+                )
+            } else {
+                problem(
                     Tampering::Removed,
-                    expected,
-                    format!("the chain jumps from entry {} to entry {p}", expected - 1),
-                ))
-            } else if entry.prev != prev {
-                Some(if Some(entry.prev) == before_prev {
-                    problem(
-                        Tampering::Inserted,
-                        p - 1,
-                        format!(
-                            "entry {p} follows entry {}, so entry {} was put between them",
-                            p - 2,
-                            p - 1
-                        ),
-                    )
-                } else if let Some(q) = position_of_hash.get(&entry.prev) {
-                    problem(
-                        Tampering::Reordered,
-                        p,
-                        format!(
-                            "entry {p} was appended after entry {q}, not after entry {}",
-                            p - 1
-                        ),
-                    )
-                } else {
-                    problem(
-                        Tampering::Removed,
-                        p,
-                        format!("entry {p} follows an entry that is no longer in the ledger"),
-                    )
-                })
-            } else if entry.expected_hash() != entry.hash {
-                Some(problem(
-                    Tampering::Modified,
                     p,
-                    format!(
-                        "the fields of entry {p} ({}) do not give its hash",
-                        describe(entry)
-                    ),
-                ))
-            } else if let Some(checkpoint) = by_position.get(&p)
-                && checkpoint.head != entry.hash
-            {
-                Some(problem(
-                    Tampering::Rewritten,
+                    format!("entry {p} follows an entry that is no longer in the ledger"),
+                )
+            })
+        } else if entry.expected_hash() != entry.hash {
+            Some(problem(
+                Tampering::Modified,
+                p,
+                format!(
+                    "the fields of entry {p} ({}) do not give its hash",
+                    describe(entry)
+                ),
+            ))
+        } else if let Some(checkpoint) = by_position.get(&p)
+            && checkpoint.head != entry.hash
+        {
+            Some(problem(
+                Tampering::Rewritten,
+                p,
+                format!(
+                    "the chain up to entry {p} is not the one signed at {} (the signed head is {}, the chain has {})",
+                    humantime::format_rfc3339_seconds(crate::engine::from_millis(checkpoint.at)),
+                    short(&checkpoint.head),
+                    short(&entry.hash)
+                ),
+            ))
+        } else if case.is_none_or(|case| entry.kind == EntryKind::Event && entry.subject == case) {
+            report.records += 1;
+            match &item.record {
+                None => Some(problem(
+                    Tampering::Removed,
                     p,
-                    format!(
-                        "the chain up to entry {p} is not the one signed at {} (the signed head is {}, the chain has {})",
-                        humantime::format_rfc3339_seconds(crate::engine::from_millis(
-                            checkpoint.at
-                        )),
-                        short(&checkpoint.head),
-                        short(&entry.hash)
-                    ),
-                ))
-            } else if case
-                .is_none_or(|case| entry.kind == EntryKind::Event && entry.subject == case)
-            {
-                report.records += 1;
-                match &item.record {
-                    None => Some(problem(
-                        Tampering::Removed,
-                        p,
-                        format!("{} is gone from the store", describe(entry)),
-                    )),
-                    Some(record) => {
-                        let content = record_hash(record);
-                        if content == entry.content {
-                            None
-                        } else if let Some(q) = position_of_content.get(&content) {
-                            Some(problem(
-                                Tampering::Reordered,
-                                p,
-                                format!("{} holds what entry {q} recorded", describe(entry)),
-                            ))
-                        } else {
-                            Some(problem(
-                                Tampering::Modified,
-                                p,
-                                format!("{} differs from what was recorded", describe(entry)),
-                            ))
-                        }
+                    format!("{} is gone from the store", describe(entry)),
+                )),
+                Some(record) => {
+                    let content = record_hash(record);
+                    if content == entry.content {
+                        None
+                    } else if let Some(q) = position_of_content.get(&content) {
+                        Some(problem(
+                            Tampering::Reordered,
+                            p,
+                            format!("{} holds what entry {q} recorded", describe(entry)),
+                        ))
+                    } else {
+                        Some(problem(
+                            Tampering::Modified,
+                            p,
+                            format!("{} differs from what was recorded", describe(entry)),
+                        ))
                     }
                 }
-            } else {
-                None
-            };
-            if let Some(problem) = found {
-                report.entries = p;
-                report.problem = Some(problem);
-                return Ok(report);
             }
-            if by_position.contains_key(&p) {
-                report.checkpoints += 1;
-                report.signed_up_to = Some(p);
-            }
-            before_prev = Some(prev);
-            prev = entry.hash;
-            expected += 1;
+        } else {
+            None
+        };
+        if let Some(problem) = found {
+            report.entries = p;
+            report.problem = Some(problem);
+            return Ok(report);
         }
+        if by_position.contains_key(&p) {
+            report.checkpoints += 1;
+            report.signed_up_to = Some(p);
+        }
+        before_prev = Some(prev);
+        prev = entry.hash;
+        expected += 1;
     }
     report.entries = expected - 1;
 
@@ -305,6 +291,46 @@ pub fn verify(
         });
     }
     Ok(report)
+}
+
+/// The ledger's items after position `after`, read a chunk at a time.
+pub(super) fn items(store: &dyn Backend, after: u64) -> Items<'_> {
+    Items {
+        store,
+        after,
+        chunk: std::collections::VecDeque::new(),
+        done: false,
+    }
+}
+
+/// See [`items`].
+pub(super) struct Items<'a> {
+    store: &'a dyn Backend,
+    after: u64,
+    chunk: std::collections::VecDeque<super::Item>,
+    done: bool,
+}
+
+impl Iterator for Items<'_> {
+    type Item = Result<super::Item, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.chunk.is_empty() && !self.done {
+            match self.store.ledger(self.after, CHUNK) {
+                Ok(chunk) => {
+                    self.done = chunk.len() < CHUNK;
+                    self.chunk = chunk.into();
+                }
+                Err(err) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            }
+        }
+        let item = self.chunk.pop_front()?;
+        self.after = item.entry.position;
+        Some(Ok(item))
+    }
 }
 
 /// What an entry records, in words.
