@@ -266,14 +266,8 @@ impl Host {
     /// [`Error::NoSuchCase`]; [`Error::NotExplainable`] for a step that is
     /// not a plugin step or has no recorded outcome; [`Error::Store`].
     pub fn explain(&self, case: &str, step: &str) -> Result<super::Explanation, Error> {
-        let row = match self.inner.store.case(case)? {
-            Some(row) => row,
-            None => self
-                .inner
-                .store
-                .case_by_tracking_code(case)?
-                .ok_or_else(|| Error::NoSuchCase(case.to_owned()))?,
-        };
+        let row = crate::store::find_case(&*self.inner.store, case)?
+            .ok_or_else(|| Error::NoSuchCase(case.to_owned()))?;
         let journal = self.inner.store.journal(&row.id)?;
         let mut limits = self.inner.config.limits;
         match self.inner.deployed(&row.workflow, Some(row.version)) {
@@ -494,11 +488,7 @@ impl Host {
     ///
     /// [`Error::NoSuchCase`], or a store error.
     pub fn case(&self, id: &str) -> Result<CaseView, Error> {
-        let row = self
-            .inner
-            .store
-            .case(id)?
-            .or(self.inner.store.case_by_tracking_code(id)?)
+        let row = crate::store::find_case(&*self.inner.store, id)?
             .ok_or_else(|| Error::NoSuchCase(id.to_owned()))?;
         let journal = self.inner.store.journal(&row.id)?;
         let mut open = Vec::new();

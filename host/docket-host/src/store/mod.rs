@@ -205,6 +205,19 @@ pub enum Write {
     Delivered(Vec<String>),
 }
 
+/// The case named by its id or, failing that, its tracking code: people
+/// give either.
+///
+/// # Errors
+///
+/// If the store cannot be read.
+pub fn find_case(store: &dyn Backend, id_or_code: &str) -> Result<Option<CaseRow>, Error> {
+    match store.case(id_or_code)? {
+        Some(row) => Ok(Some(row)),
+        None => store.case_by_tracking_code(id_or_code),
+    }
+}
+
 /// A row the ledger should record but does not: written behind the
 /// engine's back.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -235,10 +235,7 @@ impl ExportCommand {
 
 /// The id of the case named by id or tracking code.
 fn resolve_case(store: &dyn docket_host::store::Backend, case: &str) -> anyhow::Result<String> {
-    if let Some(row) = store.case(case)? {
-        return Ok(row.id);
-    }
-    match store.case_by_tracking_code(case)? {
+    match docket_host::store::find_case(store, case)? {
         Some(row) => Ok(row.id),
         None => anyhow::bail!("no case `{case}` in the store"),
     }
