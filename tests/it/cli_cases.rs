@@ -98,8 +98,55 @@ fn a_permit_is_run_approved_by_three_departments_and_shown() {
 
     let shown = cli.ok(&["case", "show", &case]);
     assert!(
-        shown.contains("  open: reviews/fire/fire-safety (approval for fire-safety, due t+10d)"),
+        shown.contains(
+            "  Fire safety review [reviews/fire/fire-safety] (fire-department): \
+             waiting for a decision by role `fire-safety` since "
+        ),
         "a clerk sees which step to decide on:\n{shown}"
+    );
+    assert!(shown.contains("in progress since "), "{shown}");
+    assert!(
+        shown.contains("  Triage [triage] (urban-planning): done"),
+        "{shown}"
+    );
+
+    // The applicant follows it by tracking code, and sees nothing personal.
+    let tracked = cli.ok(&["track", &tracking]);
+    assert!(
+        tracked.starts_with(&format!("{tracking}: Single-window building permit")),
+        "{tracked}"
+    );
+    assert!(
+        tracked.contains(
+            "Fire safety review (fire-department): waiting for a decision by fire-department since "
+        ),
+        "{tracked}"
+    );
+    assert!(
+        tracked.contains("  project: {\"kind\":\"commercial\",\"floors\":6}"),
+        "{tracked}"
+    );
+    for private in [
+        "Ada",
+        "ada@example.org",
+        "1234-567",
+        "BP-1",
+        "fire-safety`",
+        &case,
+    ] {
+        assert!(
+            !tracked.contains(private),
+            "`{private}` in the public view:\n{tracked}"
+        );
+    }
+    let json: Value = serde_json::from_str(&cli.ok(&["track", &tracking, "--json"])).unwrap();
+    assert_eq!(json["phase"], "in_progress");
+    assert_eq!(json["current"].as_array().unwrap().len(), 3);
+    let by_id = cli.run(&["track", &case]);
+    assert_eq!(by_id.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&by_id.stderr).trim(),
+        format!("error: no case `{case}`")
     );
     let inbox = cli.ok(&["case", "list", "--role", "zoning", "--json"]);
     let inbox: Value = serde_json::from_str(&inbox).unwrap();
@@ -119,7 +166,12 @@ fn a_permit_is_run_approved_by_three_departments_and_shown() {
     // The applicant tracks the case by its tracking code.
     let shown = cli.ok(&["case", "show", &tracking]);
     assert!(
-        shown.contains("building-permit v1  key BP-1  completed"),
+        shown.contains("key BP-1\nbuilding-permit v1 (urban-planning)"),
+        "{shown}"
+    );
+    assert!(shown.contains("\ncompleted; started "), "{shown}");
+    assert!(
+        shown.contains("  Permit decision [decide] (urban-planning): approved by olga"),
         "{shown}"
     );
     assert!(
@@ -205,10 +257,20 @@ fn a_worker_fires_deadlines_that_fell_due_while_nothing_ran() {
     // Eleven days later by the worker's clock: every review is overdue.
     cli.ok(&["worker", "--until-idle", "--now", "2026-12-04T09:00:00Z"]);
     let shown = cli.ok(&["case", "show", &case]);
-    assert!(
-        shown.contains("waiting for environment-lead, fire-safety-lead, zoning-lead"),
-        "{shown}"
-    );
+    for (title, role) in [
+        ("Environmental review", "environment-lead"),
+        ("Fire safety review", "fire-safety-lead"),
+        ("Zoning review", "zoning-lead"),
+    ] {
+        assert!(
+            shown.lines().any(|line| {
+                line.starts_with(&format!("  {title} "))
+                    && line.contains(&format!("a decision by role `{role}`"))
+                    && line.contains("(overdue)")
+            }),
+            "an overdue review, reassigned:\n{shown}"
+        );
+    }
     let escalation = cli.mail();
     assert_eq!(escalation.len(), 1, "{escalation:?}");
     assert_eq!(escalation[0]["to"], "fire-safety-lead@city.example");

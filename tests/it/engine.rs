@@ -149,6 +149,10 @@ impl Env {
         )
     }
 
+    pub fn clock_now(&self) -> i64 {
+        docket_host::engine::Clock::now(&*self.clock)
+    }
+
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
         self.idle();

@@ -46,6 +46,8 @@ const CODES: &[&str] = &[
     "bad-retry",
     "bad-input-schema",
     "wait-kind",
+    "unknown-public-field",
+    "empty-title",
 ];
 
 /// Runs `docket lint <file>` in `dir`, against the built first-party plugins.

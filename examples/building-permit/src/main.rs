@@ -15,6 +15,7 @@ use docket_host::insight;
 use docket_host::ledger::{self, SigningKey};
 use docket_host::plugin::{Directory, Runtime, RuntimeConfig};
 use docket_host::store::{CaseFilter, CaseStatus, Durability, Ending, Event, Sqlite, Verdict};
+use docket_host::tracking;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -167,6 +168,7 @@ fn main() -> anyhow::Result<()> {
     host.run_until_idle()?;
     writeln!(out, "day 10: an overdue review escalates")?;
     report_inboxes(&host, &mut out)?;
+    report_tracking(&host, &applications, &cases, "BP-0107", &mut out)?;
     for row in host.cases(&CaseFilter {
         role: Some("environment-lead".into()),
         ..CaseFilter::default()
@@ -227,6 +229,110 @@ fn main() -> anyhow::Result<()> {
     report_bottlenecks(&host, &work.join("docket.db"), &mut out)?;
     writeln!(out)?;
     report_audit(&host, &key, &cases, &work, &mut out)?;
+    writeln!(out)?;
+    // Two years and a day later, the retention policy comes due.
+    clock.set(humantime::parse_rfc3339("2026-11-23T08:00:00Z")? + DAY * (730 + 12));
+    report_retention(&host, &key, &applications, &work, &mut out)?;
+    Ok(())
+}
+
+/// The retention policy: every case is archived and purged, the ledger
+/// still verifies, and no applicant's name is left in the store's file.
+fn report_retention(
+    host: &Host,
+    key: &SigningKey,
+    applications: &[(&str, &str, Value)],
+    work: &Path,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let archive = work.join("archive");
+    let retained = host.apply_retention(&archive)?;
+    let events: usize = retained.iter().map(|r| r.purged.events).sum();
+    writeln!(
+        out,
+        "retention: two years on, {} cases archived to {} and purged of personal data ({events} events)",
+        retained.len(),
+        archive.display()
+    )?;
+    let report = ledger::verify(host.store().as_ref(), Some(&key.public()), None)?;
+    anyhow::ensure!(
+        report.is_ok(),
+        "the ledger does not verify after the purge: {:?}",
+        report.problem
+    );
+    let file = std::fs::read(work.join("docket.db"))?;
+    for (_, _, input) in applications {
+        let name = input["applicant"]["name"].as_str().unwrap_or_default();
+        anyhow::ensure!(
+            !file.windows(name.len()).any(|w| w == name.as_bytes()),
+            "`{name}` is still in the store after the purge"
+        );
+    }
+    writeln!(
+        out,
+        "retention: the ledger still verifies ({} purged events match their purge entries); no applicant's name is left in docket.db",
+        report.purged
+    )?;
+    Ok(())
+}
+
+/// What an applicant sees by tracking code: stages, dates, the expected
+/// completion, and nothing of what they entered but the public fields.
+fn report_tracking(
+    host: &Host,
+    applications: &[(&str, &str, Value)],
+    cases: &[(&str, String, String)],
+    key: &str,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let (_, _, code) = cases
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .context("no such case in the batch")?;
+    let view = host.track(code)?;
+    writeln!(
+        out,
+        "  what the applicant of {key} sees (`docket track {code}`): {}, expected by {}",
+        view.phase.describe(),
+        view.expected_completion
+            .map_or("-".into(), tracking::date_text)
+    )?;
+    for stage in &view.current {
+        writeln!(
+            out,
+            "    now: {} ({}), waiting for {}, deadline {}",
+            stage.title,
+            stage.department,
+            stage.waiting_for,
+            stage.deadline.map_or("-".into(), tracking::date_text)
+        )?;
+    }
+    let done: Vec<String> = view
+        .history
+        .iter()
+        .map(|s| format!("{} {}", s.title, s.outcome))
+        .collect();
+    writeln!(out, "    so far: {}", done.join(", "))?;
+    // The demo fails if anything the applicant entered, outside the public
+    // fields, shows up in the public view.
+    let shown = serde_json::to_string(&view)?;
+    let (_, applicant, input) = applications
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .context("no such application")?;
+    let private = [
+        input["applicant"]["name"].as_str(),
+        input["applicant"]["email"].as_str(),
+        input["parcel"].as_str(),
+        Some(*applicant),
+        Some(key),
+    ];
+    for value in private.into_iter().flatten() {
+        anyhow::ensure!(
+            !shown.contains(value),
+            "`{value}` leaks into the public view of {key}"
+        );
+    }
     Ok(())
 }
 

@@ -12,7 +12,9 @@
 //! - [`ledger`]: the hash chain over everything recorded, signed
 //!   checkpoints, verification and audit bundles.
 //! - [`insight`]: KPIs, bottlenecks, XES and OCEL exports, and Prometheus
-//!   metrics, derived from the journal.
+//!   metrics, derived from the journal;
+//! - [`tracking`]: a case's status for clerks and its public view by
+//!   tracking code, with the expected completion date.
 //!
 //! The crate has no Cargo features, and depends on no CLI, HTTP or
 //! PostgreSQL crate: embedding it brings in the runtime and nothing else.
@@ -23,6 +25,7 @@ pub mod json;
 pub mod ledger;
 pub mod plugin;
 pub mod store;
+pub mod tracking;
 pub mod workflow;
 
 pub use json::{Json, JsonError};

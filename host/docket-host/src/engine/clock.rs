@@ -79,3 +79,9 @@ pub fn from_millis(millis: Millis) -> SystemTime {
 pub fn duration_millis(duration: Duration) -> Millis {
     Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX)
 }
+
+/// An instant as RFC 3339 with milliseconds, UTC: how instants appear in
+/// published formats (exports, views).
+pub fn rfc3339(at: Millis) -> String {
+    humantime::format_rfc3339_millis(from_millis(at)).to_string()
+}

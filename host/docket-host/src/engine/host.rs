@@ -14,7 +14,7 @@ use super::advance::{Effect, PluginRun, Tx};
 use super::clock::{Clock, from_millis, to_millis};
 use super::outbox::Deliver;
 use super::state::{CaseState, scope_of};
-use super::{CaseView, Decision, DeployError, Error, Refusal, StartCase, Started};
+use super::{CaseView, Decision, DeployError, Error, Refusal, Retained, StartCase, Started};
 use crate::plugin::{Grants, Limits, Plugin, StepContext};
 use crate::store::{
     Backend, CaseFilter, CaseRow, Deployment, Ending, Event, Millis, OutboxEntry, ParentRef,
@@ -27,6 +27,7 @@ use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, Hasher as _};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -51,6 +52,9 @@ pub struct HostConfig {
     pub checkpoint_every: u64,
     /// Prometheus metrics to update as events are committed; `None` for none.
     pub metrics: Option<Arc<crate::insight::Metrics>>,
+    /// How many of a workflow version's newest cases a status view measures
+    /// step durations on, for its expected completion date.
+    pub tracking_sample: usize,
 }
 
 impl Default for HostConfig {
@@ -63,6 +67,7 @@ impl Default for HostConfig {
             ledger_key: None,
             checkpoint_every: 10_000,
             metrics: None,
+            tracking_sample: 500,
         }
     }
 }
@@ -268,6 +273,12 @@ impl Host {
     pub fn explain(&self, case: &str, step: &str) -> Result<super::Explanation, Error> {
         let row = crate::store::find_case(&*self.inner.store, case)?
             .ok_or_else(|| Error::NoSuchCase(case.to_owned()))?;
+        if self.inner.store.purged(&row.id)?.is_some() {
+            return Err(Error::NotExplainable(format!(
+                "case `{}` was purged under its retention policy: its input is gone; its archive holds the record",
+                row.id
+            )));
+        }
         let journal = self.inner.store.journal(&row.id)?;
         let mut limits = self.inner.config.limits;
         match self.inner.deployed(&row.workflow, Some(row.version)) {
@@ -507,6 +518,158 @@ impl Host {
             }
         }
         Ok(CaseView { row, journal, open })
+    }
+
+    /// A case's status as a clerk follows it: stages in plain words,
+    /// departments and roles, what happened so far and who decided, what
+    /// is awaited, deadlines and the expected completion date (measured on
+    /// the newest [`HostConfig::tracking_sample`] cases of its version).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchCase`], or a store error.
+    pub fn status(&self, case: &str) -> Result<crate::tracking::Status, Error> {
+        let view = self.case(case)?;
+        let row = &view.row;
+        // An ended case's workflow may no longer load (a plugin is gone):
+        // its status is still shown, with stages named after their ids.
+        let deployed = match self.inner.deployed(&row.workflow, Some(row.version)) {
+            Ok(deployed) => Some(deployed),
+            Err(Error::Redeploy { .. }) if row.status.is_ended() => None,
+            Err(err) => return Err(err),
+        };
+        let durations = crate::tracking::Durations::measure(
+            &*self.inner.store,
+            &row.workflow,
+            row.version,
+            self.inner.config.tracking_sample,
+        )?;
+        Ok(crate::tracking::status(
+            &view,
+            deployed.as_ref().map(|d| &*d.workflow),
+            &durations,
+            self.inner.clock.now(),
+        ))
+    }
+
+    /// The public view of the case with `tracking_code`: stages, dates,
+    /// outcomes and the fields its definition marks public, nothing
+    /// personal. Only a tracking code finds a case here, never its id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchCase`], or a store error.
+    pub fn track(&self, tracking_code: &str) -> Result<crate::tracking::PublicStatus, Error> {
+        let row = self
+            .inner
+            .store
+            .case_by_tracking_code(tracking_code)?
+            .ok_or_else(|| Error::NoSuchCase(tracking_code.to_owned()))?;
+        Ok(self.status(&row.id)?.public())
+    }
+
+    /// Applies every deployed workflow version's retention policy: each
+    /// case that ended longer ago than the policy keeps it is archived (its
+    /// audit bundle, written to `archive/<workflow>/<case>.json`, which
+    /// verifies on its own) and then purged of personal data
+    /// ([`crate::store::Backend::purge`]); the ledger records the purge and
+    /// the archive's sha256, and still verifies. Then the store is rewritten
+    /// ([`crate::store::Backend::reclaim`]) so the purged data leaves its
+    /// files; on SQLite that costs a `VACUUM` of the whole file. Cases already purged are
+    /// skipped, so running it again does nothing new.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Archive`] if an archive cannot be made (no signing key to
+    /// cover the case with a checkpoint, or the file cannot be written;
+    /// that case is not purged), or a store error.
+    pub fn apply_retention(&self, archive: &Path) -> Result<Vec<Retained>, Error> {
+        let now = self.inner.clock.now();
+        let mut retained = Vec::new();
+        for deployment in self.inner.store.deployments()? {
+            let (name, version) = (&deployment.workflow, deployment.version);
+            let deployed = match self.inner.deployed(name, Some(version)) {
+                Ok(deployed) => deployed,
+                Err(err @ Error::Redeploy { .. }) => {
+                    tracing::warn!("retention of {name} v{version} skipped: {err}");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            let Some(keep) = deployed.workflow.retention else {
+                continue;
+            };
+            let cutoff = now.saturating_sub(super::duration_millis(keep));
+            let policy = format!(
+                "{name}@{version}: keep {}",
+                humantime::format_duration(keep)
+            );
+            let rows = self.inner.store.cases(&CaseFilter {
+                workflow: Some(name.clone()),
+                ..CaseFilter::default()
+            })?;
+            for row in rows {
+                if row.version != version
+                    || !row.status.is_ended()
+                    || row.updated_at > cutoff
+                    || self.inner.store.purged(&row.id)?.is_some()
+                {
+                    continue;
+                }
+                let (path, sha256) = self.archive(&row.id, &archive.join(name))?;
+                let purged = self.inner.store.purge(&row.id, now, &policy, &sha256)?;
+                retained.push(Retained {
+                    workflow: name.clone(),
+                    version,
+                    ended: row.updated_at,
+                    archive: path,
+                    archive_sha256: sha256,
+                    purged,
+                });
+            }
+        }
+        if !retained.is_empty() {
+            self.inner.store.reclaim()?;
+        }
+        Ok(retained)
+    }
+
+    /// Writes the audit bundle of ended case `case` into `dir`, signing a
+    /// checkpoint first if none covers it; returns its path and sha256.
+    fn archive(&self, case: &str, dir: &Path) -> Result<(PathBuf, String), Error> {
+        use crate::ledger::{ExportError, export_case};
+        let failed = |reason: String| Error::Archive {
+            case: case.to_owned(),
+            reason,
+        };
+        let store = &*self.inner.store;
+        let bundle = match export_case(store, case) {
+            Err(ExportError::NotSigned { .. }) => {
+                if self.inner.config.ledger_key.is_none() {
+                    return Err(failed(
+                        "no checkpoint covers it and the host has no ledger key to sign one"
+                            .to_owned(),
+                    ));
+                }
+                self.inner.checkpoint()?;
+                export_case(store, case)
+            }
+            other => other,
+        }
+        .map_err(|err| failed(err.to_string()))?;
+        let text = serde_json::to_vec_pretty(&bundle).map_err(|err| failed(err.to_string()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|err| failed(format!("cannot create `{}`: {err}", dir.display())))?;
+        let path = dir.join(format!("{case}.json"));
+        let mut file = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|err| failed(format!("cannot write in `{}`: {err}", dir.display())))?;
+        std::io::Write::write_all(&mut file, &text)
+            .and_then(|()| file.as_file().sync_all())
+            .map_err(|err| failed(format!("cannot write `{}`: {err}", path.display())))?;
+        file.persist(&path)
+            .map_err(|err| failed(format!("cannot write `{}`: {err}", path.display())))?;
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text));
+        Ok((path, sha256))
     }
 
     /// Cases matching `filter`, newest first.

@@ -18,11 +18,15 @@ mod outbox;
 mod state;
 mod timeline;
 
-pub use clock::{Clock, ManualClock, SystemClock, duration_millis, from_millis, to_millis};
+pub use clock::{
+    Clock, ManualClock, SystemClock, duration_millis, from_millis, rfc3339, to_millis,
+};
 pub use explain::{Decided, Explanation, Replay};
 pub use host::{CommitStats, Host, HostConfig, PluginSource};
 pub use outbox::{Deliver, LogOnly, Mailbox};
 pub use timeline::{format_offset, timeline};
+
+pub(crate) use state::merge_into;
 
 use crate::store::{self, CaseRow, CaseStatus, Recorded, Verdict};
 use crate::workflow::Diagnostic;
@@ -90,6 +94,14 @@ pub struct OpenStep {
     pub since: store::Millis,
     /// When its next deadline, timer or retry falls due.
     pub due: Option<store::Millis>,
+    /// Deadlines that passed so far.
+    pub escalations: u32,
+    /// For an approval, how many people approved so far (n of m).
+    pub approved: u32,
+    /// For a subflow, the child case.
+    pub child: Option<String>,
+    /// For a plugin, whether it waits for a retry rather than running.
+    pub retrying: bool,
 }
 
 impl CaseView {
@@ -106,6 +118,23 @@ impl CaseView {
             _ => None,
         })
     }
+}
+
+/// One case that retention archived and purged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retained {
+    /// The workflow.
+    pub workflow: String,
+    /// The version whose policy applied.
+    pub version: u32,
+    /// When the case ended.
+    pub ended: store::Millis,
+    /// Where its full record is.
+    pub archive: std::path::PathBuf,
+    /// The archive's sha256, as the ledger's purge entry records it.
+    pub archive_sha256: String,
+    /// What the purge changed.
+    pub purged: store::Purged,
 }
 
 /// Why an engine call failed. Nothing was written.
@@ -150,6 +179,14 @@ pub enum Error {
     /// There is no automated decision to explain there.
     #[error("{0}")]
     NotExplainable(String),
+    /// Retention could not archive a case, so it was not purged.
+    #[error("cannot archive case `{case}`: {reason}")]
+    Archive {
+        /// The case.
+        case: String,
+        /// Why.
+        reason: String,
+    },
     /// The host is shutting down.
     #[error("the host stopped")]
     Stopped,

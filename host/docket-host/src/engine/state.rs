@@ -180,18 +180,25 @@ impl CaseState {
     pub fn open_steps(&self) -> Vec<super::OpenStep> {
         self.active
             .iter()
-            .map(|(path, active)| super::OpenStep {
-                step: path.clone(),
-                kind: match self.workflow.step(path).map(|s| &s.kind) {
+            .map(|(path, active)| {
+                let kind = match self.workflow.step(path).map(|s| &s.kind) {
                     Some(StepKind::Plugin(_)) => "plugin",
                     Some(StepKind::Approval(_)) => "approval",
                     Some(StepKind::Wait(_)) => "wait",
                     Some(StepKind::Subflow { .. }) => "subflow",
                     Some(StepKind::Parallel { .. }) | None => "parallel",
-                },
-                role: active.role.clone(),
-                since: active.since,
-                due: active.due,
+                };
+                super::OpenStep {
+                    step: path.clone(),
+                    kind,
+                    role: active.role.clone(),
+                    since: active.since,
+                    due: active.due,
+                    escalations: active.escalations,
+                    approved: u32::try_from(active.approved_by.len()).unwrap_or(u32::MAX),
+                    child: active.child.clone(),
+                    retrying: kind == "plugin" && !active.runnable,
+                }
             })
             .collect()
     }

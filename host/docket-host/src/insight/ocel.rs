@@ -10,7 +10,7 @@
 //! outside the department are not objects of a log that leaves it.
 
 use super::visit::{CaseVisits, StepKind};
-use super::xes::rfc3339;
+use crate::engine::rfc3339;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

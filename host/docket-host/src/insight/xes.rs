@@ -11,6 +11,7 @@
 //! leaves the department, personal data does not.
 
 use super::visit::{CaseVisits, StepKind};
+use crate::engine::rfc3339;
 use crate::store::Millis;
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, Event};
@@ -149,9 +150,4 @@ fn date<W: io::Write>(w: &mut Writer<W>, key: &str, at: Millis) -> io::Result<()
         .with_attribute(("value", rfc3339(at).as_str()))
         .write_empty()?;
     Ok(())
-}
-
-/// An instant as RFC 3339 with milliseconds, UTC.
-pub(crate) fn rfc3339(at: Millis) -> String {
-    humantime::format_rfc3339_millis(crate::engine::from_millis(at)).to_string()
 }

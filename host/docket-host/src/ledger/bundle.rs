@@ -60,6 +60,18 @@ pub enum ExportError {
     #[error("entry {0} of the case has no record in the store; run `docket audit verify`")]
     Damaged(u64),
     /// The store failed.
+    /// The case's personal data was purged under its retention policy; the
+    /// archive written then is its bundle.
+    #[error(
+        "case `{case}` was purged under its retention policy at {}; its archive, written then, is its audit bundle",
+        humantime::format_rfc3339_seconds(crate::engine::from_millis(*at))
+    )]
+    Purged {
+        /// The case.
+        case: String,
+        /// When it was purged.
+        at: crate::store::Millis,
+    },
     #[error(transparent)]
     Store(#[from] Error),
 }
@@ -70,6 +82,12 @@ pub enum ExportError {
 ///
 /// See [`ExportError`].
 pub fn export_case(store: &dyn Backend, case: &str) -> Result<Bundle, ExportError> {
+    if let Some(at) = store.purged(case)? {
+        return Err(ExportError::Purged {
+            case: case.to_owned(),
+            at,
+        });
+    }
     let positions = store.ledger_of(case)?;
     let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
         return Err(ExportError::NoSuchCase(case.to_owned()));

@@ -54,6 +54,11 @@ pub enum EntryKind {
     Deployment,
     /// The first load of a plugin's bytes; the subject is `name@version`.
     Plugin,
+    /// A case's personal data purged under its workflow's retention
+    /// policy; the subject is the case. The record names each purged
+    /// event's new content hash, so the events' original entries still
+    /// verify and the purged rows cannot be changed unnoticed.
+    Purge,
 }
 
 impl EntryKind {
@@ -63,6 +68,7 @@ impl EntryKind {
             EntryKind::Event => "event",
             EntryKind::Deployment => "deployment",
             EntryKind::Plugin => "plugin",
+            EntryKind::Purge => "purge",
         }
     }
 
@@ -72,6 +78,7 @@ impl EntryKind {
             "event" => Some(EntryKind::Event),
             "deployment" => Some(EntryKind::Deployment),
             "plugin" => Some(EntryKind::Plugin),
+            "purge" => Some(EntryKind::Purge),
             _ => None,
         }
     }
@@ -209,6 +216,29 @@ pub fn plugin_record(name: &str, version: &str, sha256: &str, at: Millis) -> Val
         "version": version,
         "sha256": sha256,
         "at": at,
+    })
+}
+
+/// The record of a purge: when, under which policy, the sha256 of the
+/// archive that keeps the full record, and the content hash each purged
+/// event's record has now (`seq` -> hex).
+pub fn purge_record(
+    case: &str,
+    at: Millis,
+    policy: &str,
+    archive_sha256: &str,
+    purged: &[(u64, Hash)],
+) -> Value {
+    json!({
+        "type": "purge",
+        "case": case,
+        "at": at,
+        "policy": policy,
+        "archive_sha256": archive_sha256,
+        "events": purged
+            .iter()
+            .map(|(seq, content)| json!({"seq": seq, "content": hex::encode(content)}))
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -79,6 +79,10 @@ pub struct Report {
     /// The last checkpoint's position; entries after it are chained but
     /// not yet signed.
     pub signed_up_to: Option<u64>,
+    /// Events whose personal data was purged under a retention policy:
+    /// each matches the content a purge entry recorded for it, and its
+    /// original entry still holds in the chain.
+    pub purged: u64,
     /// The first problem, in ledger order; `None` if everything verified.
     pub problem: Option<Problem>,
 }
@@ -109,10 +113,18 @@ pub fn verify(
     // or an insertion from a plain change.
     let mut position_of_hash: HashMap<Hash, u64> = HashMap::new();
     let mut position_of_content: HashMap<Hash, u64> = HashMap::new();
+    // What each purged event's record hashes to now, by (case, seq). A
+    // purge entry is itself checked in pass 2 like any other.
+    let mut purged: HashMap<(String, u64), Hash> = HashMap::new();
     for item in items(store, 0) {
         let item = item?;
         position_of_hash.insert(item.entry.hash, item.entry.position);
         position_of_content.insert(item.entry.content, item.entry.position);
+        if item.entry.kind == EntryKind::Purge
+            && let Some(record) = &item.record
+        {
+            purged.extend(purged_contents(&item.entry.subject, record));
+        }
     }
 
     let checkpoints = store.checkpoints()?;
@@ -122,6 +134,7 @@ pub fn verify(
         checkpoints: 0,
         key: trusted.copied(),
         signed_up_to: None,
+        purged: 0,
         problem: None,
     };
     let mut by_position: HashMap<u64, &Checkpoint> = HashMap::new();
@@ -224,6 +237,12 @@ pub fn verify(
                 Some(record) => {
                     let content = record_hash(record);
                     if content == entry.content {
+                        None
+                    } else if entry.kind == EntryKind::Event
+                        && purged.get(&(entry.subject.clone(), entry.seq.unwrap_or_default()))
+                            == Some(&content)
+                    {
+                        report.purged += 1;
                         None
                     } else if let Some(q) = position_of_content.get(&content) {
                         Some(problem(
@@ -333,6 +352,23 @@ impl Iterator for Items<'_> {
     }
 }
 
+/// The (case, seq) -> content pairs a purge record lists; a malformed one
+/// lists none, so its events fail as modified.
+fn purged_contents(case: &str, record: &serde_json::Value) -> Vec<((String, u64), Hash)> {
+    let events = record["events"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    events
+        .iter()
+        .filter_map(|event| {
+            let seq = event["seq"].as_u64()?;
+            let content = hex::decode(event["content"].as_str()?).ok()?;
+            Some(((case.to_owned(), seq), content.try_into().ok()?))
+        })
+        .collect()
+}
+
 /// What an entry records, in words.
 fn describe(entry: &super::Entry) -> String {
     let seq = entry.seq.unwrap_or_default();
@@ -340,6 +376,7 @@ fn describe(entry: &super::Entry) -> String {
         EntryKind::Event => format!("event {seq} of case `{}`", entry.subject),
         EntryKind::Deployment => format!("version {seq} of workflow `{}`", entry.subject),
         EntryKind::Plugin => format!("the load of plugin `{}`", entry.subject),
+        EntryKind::Purge => format!("the purge of case `{}`", entry.subject),
     }
 }
 

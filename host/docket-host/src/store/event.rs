@@ -301,3 +301,69 @@ pub struct ParentRef {
     /// The parent's subflow step path.
     pub step: String,
 }
+
+/// What replaces purged free text.
+pub const PURGED: &str = "[purged]";
+
+impl Event {
+    /// The event as retention keeps it once the case's personal data is
+    /// purged: what happened, where, when and in which role stays (so
+    /// KPIs, exports and tracking still work); what the applicant entered
+    /// and free text that may quote it goes. Purged: the applicant and
+    /// input of `CaseStarted`; case data of `StepFinished`, `SignalReceived`,
+    /// `ChildEnded`, `Resubmitted` and `CaseEnded`; problem messages, error
+    /// messages, decision comments and an ending's reason. Kept: the staff
+    /// who decided (`ApprovalDecided::by`), since an official act stays
+    /// attributable for as long as its record is kept, and the business key
+    /// on the case. Purging twice changes nothing.
+    pub fn redacted(&self) -> Event {
+        let mut event = self.clone();
+        let text = |text: &mut String| {
+            if !text.is_empty() {
+                *text = PURGED.to_owned();
+            }
+        };
+        match &mut event {
+            Event::CaseStarted {
+                applicant, input, ..
+            } => {
+                *applicant = None;
+                *input = Value::Null;
+            }
+            Event::StepFinished { data, problems, .. } => {
+                if data.is_some() {
+                    *data = Some(Value::Null);
+                }
+                for problem in problems {
+                    text(&mut problem.message);
+                }
+            }
+            Event::StepFailed { error, .. } => text(error),
+            Event::ApprovalDecided { comment, .. } => {
+                if comment.is_some() {
+                    *comment = Some(PURGED.to_owned());
+                }
+            }
+            Event::SignalReceived { data, .. }
+            | Event::ChildEnded { data, .. }
+            | Event::Resubmitted { data } => *data = Value::Null,
+            Event::CaseEnded { data, reason, .. } => {
+                *data = Value::Null;
+                if let Some(reason) = reason {
+                    text(reason);
+                }
+            }
+            Event::StepScheduled { .. }
+            | Event::DeadlinePassed { .. }
+            | Event::Reassigned { .. }
+            | Event::TimerFired { .. }
+            | Event::BranchesStarted { .. }
+            | Event::BranchEnded { .. }
+            | Event::Joined { .. }
+            | Event::ChildStarted { .. }
+            | Event::Moved { .. }
+            | Event::Returned { .. } => {}
+        }
+        event
+    }
+}

@@ -57,6 +57,15 @@ pub enum Error {
     /// An append or an outbox entry named a case that does not exist.
     #[error("no case `{0}`")]
     NoSuchCase(String),
+    /// A purge of a case that has not ended, or was purged before. Nothing
+    /// was written.
+    #[error("case `{case}` cannot be purged: {reason}")]
+    NotPurgeable {
+        /// The case.
+        case: String,
+        /// Why, in a few words.
+        reason: String,
+    },
     /// A stored row could not be read back (a newer schema, or corruption).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
@@ -330,4 +339,50 @@ pub trait Backend: Send + Sync {
 
     /// Every checkpoint, by position.
     fn checkpoints(&self) -> Result<Vec<crate::ledger::Checkpoint>, Error>;
+
+    // Retention.
+
+    /// Purges the personal data of ended case `case` in one transaction:
+    /// each journal event becomes [`Event::redacted`], the case's outbox
+    /// messages lose recipient, subject and body, and a
+    /// [`crate::ledger::EntryKind::Purge`] entry records the purge with
+    /// `policy`, the archive's sha256 and each event's new content hash.
+    /// The old contents may linger in the backend's free space until
+    /// [`Backend::reclaim`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchCase`]; [`Error::NotPurgeable`] if the case has not
+    /// ended or was purged before; a store error otherwise. Nothing is changed then.
+    fn purge(
+        &self,
+        case: &str,
+        at: Millis,
+        policy: &str,
+        archive_sha256: &str,
+    ) -> Result<Purged, Error>;
+
+    /// Rewrites the backend's storage so that what purges removed is gone
+    /// from its files, not only from its rows.
+    ///
+    /// # Errors
+    ///
+    /// A store error; purged rows stay purged either way.
+    fn reclaim(&self) -> Result<(), Error>;
+
+    /// When `case` was purged, if it was.
+    fn purged(&self, case: &str) -> Result<Option<Millis>, Error>;
+}
+
+/// What a purge changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purged {
+    /// The case.
+    pub case: String,
+    /// Journal events whose content changed.
+    pub events: usize,
+    /// Outbox messages emptied.
+    pub messages: usize,
+    /// The purge's ledger position.
+    pub position: u64,
 }

@@ -32,7 +32,7 @@
 
 use super::event::{Millis, Recorded, SCHEMA_VERSION};
 use super::{
-    Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Error, OutboxEntry,
+    Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Error, OutboxEntry, Purged,
     Unledgered, Write,
 };
 use crate::ledger::{self, Checkpoint, Entry, EntryKind, Hash, Item};
@@ -826,6 +826,132 @@ impl Backend for Sqlite {
             .collect()
         })
     }
+
+    fn purge(
+        &self,
+        case: &str,
+        at: Millis,
+        policy: &str,
+        archive_sha256: &str,
+    ) -> Result<Purged, Error> {
+        let what = format!("purge case `{case}`");
+        purge_in(&mut self.writer(), case, at, policy, archive_sha256, &what)
+    }
+
+    fn reclaim(&self) -> Result<(), Error> {
+        let what = "rewrite the store without purged data";
+        let conn = self.writer();
+        // VACUUM rebuilds every page, so nothing purged survives in free
+        // space or in cells that page reorganisations left behind; the
+        // truncating checkpoint then drops the old page images the
+        // write-ahead log still holds.
+        conn.execute_batch("VACUUM").map_err(db(what))?;
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(db(what))?;
+        if busy != 0 {
+            return Err(Error::Database(format!(
+                "cannot {what}: a reader still uses the write-ahead log; try again when it is idle"
+            )));
+        }
+        Ok(())
+    }
+
+    fn purged(&self, case: &str) -> Result<Option<Millis>, Error> {
+        let what = format!("read whether case `{case}` was purged");
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT record ->> '$.at' FROM ledger WHERE subject = ?1 AND kind = 'purge'",
+            )
+            .and_then(|mut stmt| stmt.query_row([case], |row| row.get(0)).optional())
+            .map_err(db(&what))
+        })
+    }
+}
+
+/// [`Backend::purge`] in one transaction on the writer connection.
+fn purge_in(
+    conn: &mut Connection,
+    case: &str,
+    at: Millis,
+    policy: &str,
+    archive_sha256: &str,
+    what: &str,
+) -> Result<Purged, Error> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db(what))?;
+    let status: Option<String> = tx
+        .prepare_cached("SELECT status FROM cases WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([case], |row| row.get(0)).optional())
+        .map_err(db(what))?;
+    let refuse = |reason: &str| Error::NotPurgeable {
+        case: case.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match status.as_deref().and_then(CaseStatus::parse) {
+        None if status.is_none() => return Err(Error::NoSuchCase(case.to_owned())),
+        Some(status) if status.is_ended() => {}
+        _ => return Err(refuse("it has not ended")),
+    }
+    let purged_before = tx
+        .prepare_cached("SELECT 1 FROM ledger WHERE subject = ?1 AND kind = 'purge'")
+        .and_then(|mut stmt| stmt.exists([case]))
+        .map_err(db(what))?;
+    if purged_before {
+        return Err(refuse("it was purged before"));
+    }
+
+    let rows: Vec<(i64, Millis, i64, String)> = tx
+        .prepare_cached(
+            "SELECT seq, at, schema_version, event FROM journal WHERE case_id = ?1 ORDER BY seq",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([case], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect()
+        })
+        .map_err(db(what))?;
+    let mut contents = Vec::with_capacity(rows.len());
+    let mut changed = 0;
+    for (seq, event_at, schema_version, text) in rows {
+        let recorded = decode_event(case, seq, event_at, schema_version, &text)?;
+        let event = recorded.event.redacted();
+        let redacted = if event == recorded.event {
+            text
+        } else {
+            changed += 1;
+            let redacted = serde_json::to_string(&event)
+                .map_err(|err| Error::Corrupt(format!("event {seq} of case `{case}`: {err}")))?;
+            tx.prepare_cached("UPDATE journal SET event = ?3 WHERE case_id = ?1 AND seq = ?2")
+                .and_then(|mut stmt| stmt.execute(params![case, seq, redacted]))
+                .map_err(db(what))?;
+            redacted
+        };
+        let schema_version = u32::try_from(schema_version).unwrap_or_default();
+        let record = ledger::event_record(case, recorded.seq, event_at, schema_version, &redacted);
+        contents.push((recorded.seq, ledger::record_hash(&record)));
+    }
+    let messages = tx
+        .prepare_cached(
+            "UPDATE outbox SET recipient = NULL, subject = ?2, body = ?2 \
+             WHERE case_id = ?1 AND subject <> ?2",
+        )
+        .and_then(|mut stmt| stmt.execute(params![case, super::event::PURGED]))
+        .map_err(db(what))?;
+
+    let record = ledger::purge_record(case, at, policy, archive_sha256, &contents);
+    let stored = record.to_string();
+    let mut chain = Chain::head(&tx)?;
+    chain.append(&tx, EntryKind::Purge, case, None, Some(&stored), &record)?;
+    tx.commit().map_err(db(what))?;
+    Ok(Purged {
+        case: case.to_owned(),
+        events: changed,
+        messages,
+        position: chain.position,
+    })
 }
 
 /// A ledger row joined with the row its record is rebuilt from.
@@ -869,7 +995,7 @@ impl RawItem {
                     .unwrap_or_default();
                 ledger::deployment_record(&self.subject, version, &source, deployed_at)
             }),
-            EntryKind::Plugin => self
+            EntryKind::Plugin | EntryKind::Purge => self
                 .record
                 .map(|text| serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text))),
         };

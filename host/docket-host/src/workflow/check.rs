@@ -40,6 +40,8 @@
 //! | `bad-retry` | retry `attempts` under 1, or `max_backoff` under `backoff` |
 //! | `bad-input-schema` | an `input` that is not a valid JSON Schema |
 //! | `wait-kind` | a wait with none or several of `signal`, `for`, `until` |
+//! | `unknown-public-field` | a `public` field the input schema does not declare as a property |
+//! | `empty-title` | a step `title` or `department` that is empty |
 
 use super::model::{RetryPolicy, Step, StepKind, Target, Wait, Workflow};
 use super::node::{Lenient, Sp};
@@ -62,6 +64,7 @@ pub(super) fn check(
         plugins,
         diagnostics,
         top_ids: Vec::new(),
+        owner: document.owner.value.clone(),
     };
     cx.check_name(&document.workflow, "workflow name");
     let version = cx.check_version(&document.version, "workflow version");
@@ -82,6 +85,11 @@ pub(super) fn check(
         }
         input.value.clone()
     });
+    let public = cx.public_fields(document);
+    let retention = document
+        .retention
+        .as_ref()
+        .map(|policy| cx.duration(&policy.keep, "`retention.keep`"));
     if document.steps.is_empty() {
         cx.report(
             "no-steps",
@@ -97,6 +105,8 @@ pub(super) fn check(
         owner: document.owner.value.clone(),
         description: document.description.clone().unwrap_or_default(),
         input_schema,
+        public,
+        retention,
         steps,
     }
 }
@@ -134,6 +144,8 @@ pub(super) struct Checker<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     /// The ids of the top-level sequence, which `on_return` names.
     pub(super) top_ids: Vec<String>,
+    /// The workflow's owner: the department of a step that names none.
+    owner: String,
 }
 
 /// What a sequence knows while its steps are lowered.
@@ -197,6 +209,72 @@ impl Checker<'_> {
                 1
             }
         }
+    }
+
+    /// The `public` fields, each checked against the input schema's
+    /// properties: a field the schema does not declare is a typo or a field
+    /// nobody reviewed for personal data.
+    fn public_fields(&mut self, document: &Document) -> Vec<String> {
+        let Some(list) = &document.public else {
+            return Vec::new();
+        };
+        let declared = document
+            .input
+            .as_ref()
+            .and_then(|input| input.value.get("properties"))
+            .and_then(|properties| properties.as_object());
+        let mut fields = Vec::new();
+        for field in &list.value {
+            if declared.is_some_and(|properties| properties.contains_key(&field.value)) {
+                fields.push(field.value.clone());
+                continue;
+            }
+            let help = match declared {
+                Some(properties) if !properties.is_empty() => format!(
+                    "the input schema declares {}",
+                    properties
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => "declare the field under `input: properties:` first".to_owned(),
+            };
+            self.report_help(
+                "unknown-public-field",
+                field.span,
+                format!(
+                    "public field `{}` is not a property of the input schema",
+                    field.value
+                ),
+                help,
+            );
+        }
+        fields
+    }
+
+    /// A step's title, or its id spelled out (`fire-safety` -> `Fire safety`).
+    fn title(&mut self, def: &StepDef) -> String {
+        self.non_empty(def.title.as_ref(), "title", &def.id.value)
+            .unwrap_or_else(|| super::model::spelled_out(&def.id.value))
+    }
+
+    fn department(&mut self, def: &StepDef) -> String {
+        self.non_empty(def.department.as_ref(), "department", &def.id.value)
+            .unwrap_or_else(|| self.owner.clone())
+    }
+
+    fn non_empty(&mut self, text: Option<&Sp<String>>, field: &str, id: &str) -> Option<String> {
+        let text = text?;
+        if text.trim().is_empty() {
+            self.report(
+                "empty-title",
+                text.span,
+                format!("step `{id}` has an empty `{field}`; leave it out for the default"),
+            );
+            return None;
+        }
+        Some(text.trim().to_owned())
     }
 
     pub(super) fn duration(&mut self, text: &Sp<String>, what: &str) -> Duration {
@@ -414,6 +492,8 @@ impl Checker<'_> {
         };
         Step {
             id: id.to_owned(),
+            title: self.title(def),
+            department: self.department(def),
             kind,
             next,
             on_reject,

@@ -19,6 +19,11 @@ pub struct Workflow {
     pub description: String,
     /// JSON Schema the input of a new case must satisfy, if any.
     pub input_schema: Option<serde_json::Value>,
+    /// Input fields the public view of a case may show (top-level property
+    /// names the input schema declares).
+    pub public: Vec<String>,
+    /// How long an ended case keeps its personal data, if it is ever purged.
+    pub retention: Option<Duration>,
     /// The top-level sequence; a case starts at its first step.
     pub steps: Vec<Step>,
 }
@@ -42,11 +47,26 @@ impl Workflow {
     }
 }
 
+/// A step id spelled out as a title: `fire-safety` -> `Fire safety`; the
+/// title of a step whose definition gives none.
+pub fn spelled_out(id: &str) -> String {
+    let words = id.replace(['-', '_'], " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
+}
+
 /// One step of a workflow.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     /// Unique within its sequence.
     pub id: String,
+    /// The stage's name in plain words (`Fire safety review`).
+    pub title: String,
+    /// The department responsible for it.
+    pub department: String,
     /// What the step does.
     pub kind: StepKind,
     /// Where the case goes when the step finishes normally: the next step

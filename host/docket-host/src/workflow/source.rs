@@ -37,6 +37,15 @@ pub struct Document {
     /// JSON Schema (draft 2020-12) the input of a new case must satisfy.
     #[serde(default)]
     pub input: Option<Sp<serde_json::Value>>,
+    /// Input fields the public view of a case (by tracking code) may show:
+    /// names of properties the input schema declares. Everything else the
+    /// applicant entered stays out of it.
+    #[serde(default)]
+    pub public: Option<Sp<Vec<Sp<String>>>>,
+    /// How long an ended case keeps its personal data; after that,
+    /// `docket retention` archives its full record and purges it.
+    #[serde(default)]
+    pub retention: Option<Sp<RetentionDef>>,
     /// The top-level sequence of steps; a case starts at the first one.
     pub steps: Sequence,
 }
@@ -51,6 +60,13 @@ pub struct Document {
 pub struct StepDef {
     /// Unique within its sequence; not `end`, `reject` or `fail`.
     pub id: Sp<String>,
+    /// The stage's name in plain words, as applicants and clerks read it
+    /// (`Fire safety review`); default: the id, spelled out.
+    #[serde(default)]
+    pub title: Option<Sp<String>>,
+    /// The department responsible for the stage; default: the workflow's owner.
+    #[serde(default)]
+    pub department: Option<Sp<String>>,
 
     /// Run a plugin: its name, optionally `@` and a semver requirement (`validate-schema@0.1`).
     #[serde(default)]
@@ -190,6 +206,18 @@ pub struct WaitDef {
     /// An RFC 3339 timestamp, for example `2026-01-31T12:00:00Z`.
     #[serde(default)]
     pub until: Option<Sp<String>>,
+}
+
+/// A retention policy.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a retention policy: a mapping with `keep`"
+)]
+#[schemars(rename = "Retention")]
+pub struct RetentionDef {
+    /// How long after its end a case is kept whole, for example `365d`.
+    pub keep: Sp<String>,
 }
 
 /// A child case.

@@ -545,3 +545,42 @@ fn plugin_config_is_any_yaml_as_json() {
         serde_json::json!({"routes": ["x"], "nested": {"list": [1, 2.5, true, null, "s"], "key with space": null}})
     );
 }
+
+#[test]
+fn titles_departments_and_public_fields_have_defaults_and_are_checked() {
+    let workflow = ok(&format!(
+        "{HEAD}input: {{ type: object, properties: {{ project: {{}}, applicant: {{}} }} }}\n\
+         public: [project]\nsteps:\n{}",
+        r#"
+  - id: fire_safety-review
+    approval: { role: fire }
+  - id: decide
+    title: Permit decision
+    department: permits-office
+    approval: { role: officer }
+"#
+    ));
+    assert_eq!(workflow.public, ["project"]);
+    let titles: Vec<(&str, &str)> = workflow
+        .steps
+        .iter()
+        .map(|s| (s.title.as_str(), s.department.as_str()))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            ("Fire safety review", "planning"),
+            ("Permit decision", "permits-office")
+        ]
+    );
+
+    check(
+        &format!(
+            "{HEAD}public: [parcel]\nsteps:\n  - id: a\n    title: ' '\n    wait: {{ signal: go }}\n"
+        ),
+        &[
+            "4:10: unknown-public-field: public field `parcel` is not a property of the input schema",
+            "7:12: empty-title: step `a` has an empty `title`; leave it out for the default",
+        ],
+    );
+}

@@ -123,6 +123,12 @@ impl VerifyCommand {
                 report.entries
             ),
         }
+        if report.purged > 0 {
+            println!(
+                "{} events were purged under retention policies; each matches the content its purge recorded",
+                report.purged
+            );
+        }
         match (report.signed_up_to, report.key) {
             (Some(position), Some(key)) => {
                 println!(

@@ -3,7 +3,7 @@
 
 use super::host::HostArgs;
 use super::json_arg;
-use docket_host::engine::{Decision, format_offset};
+use docket_host::engine::{Decision, rfc3339};
 use docket_host::store::{CaseFilter, CaseRow, CaseStatus, Verdict};
 use serde_json::json;
 use std::io::Write as _;
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 pub enum CaseCommand {
     /// List cases, newest first.
     List(ListCommand),
-    /// Show a case (by id or tracking code) as a timeline.
+    /// Show a case (by id or tracking code): its status, stages, deadlines, and journal.
     Show(ShowCommand),
     /// Approve a waiting approval step.
     Approve(DecideCommand),
@@ -139,8 +139,8 @@ fn row_json(row: &CaseRow) -> serde_json::Value {
         "parent": row.parent,
         "status": row.status.as_str(),
         "waiting_roles": row.waiting_roles,
-        "created_at": humantime::format_rfc3339_millis(docket_host::engine::from_millis(row.created_at)).to_string(),
-        "updated_at": humantime::format_rfc3339_millis(docket_host::engine::from_millis(row.updated_at)).to_string(),
+        "created_at": rfc3339(row.created_at),
+        "updated_at": rfc3339(row.updated_at),
         "events": row.events,
     })
 }
@@ -184,7 +184,8 @@ impl ListCommand {
 impl ShowCommand {
     fn run(self) -> anyhow::Result<ExitCode> {
         let host = self.host.open()?;
-        let view = host.case(&self.case)?;
+        let status = host.status(&self.case)?;
+        let view = host.case(&status.case)?;
         let mut out = std::io::stdout().lock();
         if self.json {
             let journal: Vec<_> = view
@@ -193,44 +194,25 @@ impl ShowCommand {
                 .map(|r| {
                     json!({
                         "seq": r.seq,
-                        "at": humantime::format_rfc3339_millis(docket_host::engine::from_millis(r.at)).to_string(),
+                        "at": rfc3339(r.at),
                         "event": r.event,
                     })
                 })
                 .collect();
-            let value = json!({"case": row_json(&view.row), "journal": journal});
+            let value = json!({
+                "case": row_json(&view.row),
+                "status": status,
+                "journal": journal,
+            });
             writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
             return Ok(ExitCode::SUCCESS);
         }
-        let row = &view.row;
-        writeln!(out, "case {}  tracking code {}", row.id, row.tracking_code)?;
+        super::track::write_status(&mut out, &status)?;
         writeln!(
             out,
-            "{} v{}{}  {}",
-            row.workflow,
-            row.version,
-            row.key
-                .as_deref()
-                .map(|k| format!("  key {k}"))
-                .unwrap_or_default(),
-            row.status.as_str()
+            "
+journal:"
         )?;
-        if !row.waiting_roles.is_empty() {
-            writeln!(out, "waiting for {}", row.waiting_roles.join(", "))?;
-        }
-        for open in view.open.iter().filter(|o| o.kind != "parallel") {
-            let due = open
-                .due
-                .map(|due| format!(", due t+{}", format_offset(due - row.created_at)))
-                .unwrap_or_default();
-            match &open.role {
-                Some(role) => {
-                    writeln!(out, "  open: {} ({} for {role}{due})", open.step, open.kind)?
-                }
-                None => writeln!(out, "  open: {} ({}{due})", open.step, open.kind)?,
-            }
-        }
-        writeln!(out)?;
         write!(out, "{}", view.timeline())?;
         Ok(ExitCode::SUCCESS)
     }

@@ -105,7 +105,7 @@ impl HostArgs {
     }
 
     /// The store's path with `suffix` appended.
-    fn beside_store(&self, suffix: &str) -> PathBuf {
+    pub fn beside_store(&self, suffix: &str) -> PathBuf {
         let mut path = self.store.clone().into_os_string();
         path.push(suffix);
         PathBuf::from(path)

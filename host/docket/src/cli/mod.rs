@@ -12,9 +12,11 @@ mod lint;
 mod plugin_build;
 mod plugin_inspect;
 mod report;
+mod retention;
 mod schema;
 mod start;
 mod step_run;
+mod track;
 mod worker;
 
 use anyhow::Context as _;
@@ -68,6 +70,10 @@ pub enum Command {
     /// Export cases as an event log for process mining.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Archive and purge the personal data of cases kept as long as their workflow's retention says.
+    Retention(retention::RetentionCommand),
+    /// Follow a case by its tracking code, as its applicant does: no personal data.
+    Track(track::TrackCommand),
 }
 
 #[derive(Subcommand)]
@@ -98,6 +104,8 @@ impl Command {
             Command::Audit(cmd) => cmd.run(),
             Command::Report(cmd) => cmd.run(),
             Command::Export(cmd) => cmd.run(),
+            Command::Track(cmd) => cmd.run(),
+            Command::Retention(cmd) => cmd.run(),
         }
     }
 }
