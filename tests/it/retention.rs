@@ -8,7 +8,7 @@ use crate::engine::{DAY, application, building_permit, plugin_dir};
 use crate::support::{self, docket, target};
 use docket_host::engine::{Decision, Error, Host, HostConfig, Mailbox, ManualClock, StartCase};
 use docket_host::insight;
-use docket_host::ledger::{self, Bundle, ExportError, SigningKey, Tampering};
+use docket_host::ledger::{self, Bundle, ExportError, PublicKey, SigningKey, Tampering};
 use docket_host::store::{Durability, Event, Sqlite, Verdict};
 use docket_host::tracking::Phase;
 use serde_json::{Value, json};
@@ -22,21 +22,44 @@ fn permit_keeping_30_days() -> String {
     source
 }
 
-fn open(dir: &Path, clock: Arc<ManualClock>, key: Option<SigningKey>) -> Host {
-    let plugins = plugin_dir(dir);
-    Host::open(
-        Arc::new(Sqlite::open(dir.join("docket.db"), Durability::Full).unwrap()),
-        Arc::new(docket_host::plugin::Directory::open(&support::runtime(), &plugins).unwrap()),
-        clock,
-        Arc::new(Mailbox::open(dir.join("mailbox.jsonl")).unwrap()),
-        HostConfig {
-            workers: 1,
-            seed: Some(3),
-            ledger_key: key.map(Arc::new),
-            ..HostConfig::default()
-        },
-    )
-    .unwrap()
+/// A host on a fresh store with the 30-day permit deployed, a manual
+/// clock, and (given a key) a ledger signed by it.
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    host: Host,
+    public: Option<PublicKey>,
+}
+
+impl Fixture {
+    fn new(key: Option<SigningKey>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(
+            humantime::parse_rfc3339("2026-11-23T09:00:00Z").unwrap(),
+        ));
+        let plugins = plugin_dir(dir.path());
+        let public = key.as_ref().map(SigningKey::public);
+        let host = Host::open(
+            Arc::new(Sqlite::open(dir.path().join("docket.db"), Durability::Full).unwrap()),
+            Arc::new(docket_host::plugin::Directory::open(&support::runtime(), &plugins).unwrap()),
+            clock.clone(),
+            Arc::new(Mailbox::open(dir.path().join("mailbox.jsonl")).unwrap()),
+            HostConfig {
+                workers: 1,
+                seed: Some(3),
+                ledger_key: key.map(Arc::new),
+                ..HostConfig::default()
+            },
+        )
+        .unwrap();
+        host.deploy(&permit_keeping_30_days()).unwrap();
+        Fixture {
+            dir,
+            clock,
+            host,
+            public,
+        }
+    }
 }
 
 fn applicant(name: &str, email: &str) -> Value {
@@ -93,14 +116,12 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[test]
 fn a_case_kept_long_enough_is_archived_and_purged_and_the_ledger_still_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(
-        humantime::parse_rfc3339("2026-11-23T09:00:00Z").unwrap(),
-    ));
-    let key = SigningKey::from_seed([9; 32]);
-    let public = key.public();
-    let host = open(dir.path(), clock.clone(), Some(key));
-    host.deploy(&permit_keeping_30_days()).unwrap();
+    let Fixture {
+        dir,
+        clock,
+        host,
+        public,
+    } = Fixture::new(Some(SigningKey::from_seed([9; 32])));
 
     // Old ends on day 0, recent on day 10, open never.
     let old = start(
@@ -170,7 +191,7 @@ fn a_case_kept_long_enough_is_archived_and_purged_and_the_ledger_still_verifies(
     }
 
     // The ledger verifies: purged events match what the purge recorded.
-    let report = ledger::verify(host.store().as_ref(), Some(&public), None).unwrap();
+    let report = ledger::verify(host.store().as_ref(), public.as_ref(), None).unwrap();
     assert!(report.is_ok(), "{:?}", report.problem);
     assert_eq!(report.purged, purge.purged.events as u64);
 
@@ -183,7 +204,7 @@ fn a_case_kept_long_enough_is_archived_and_purged_and_the_ledger_still_verifies(
         "the ledger records the archive's sha256"
     );
     let bundle: Bundle = serde_json::from_str(&text).unwrap();
-    let checked = ledger::verify_bundle(&bundle, Some(&public));
+    let checked = ledger::verify_bundle(&bundle, public.as_ref());
     assert!(checked.is_ok(), "{checked:?}");
 
     // KPIs are the same: steps, times and outcomes were kept.
@@ -226,7 +247,7 @@ fn a_case_kept_long_enough_is_archived_and_purged_and_the_ledger_still_verifies(
     );
     assert!(host.store().purged(&open_case).unwrap().is_none());
     assert!(
-        ledger::verify(host.store().as_ref(), Some(&public), None)
+        ledger::verify(host.store().as_ref(), public.as_ref(), None)
             .unwrap()
             .is_ok()
     );
@@ -234,14 +255,12 @@ fn a_case_kept_long_enough_is_archived_and_purged_and_the_ledger_still_verifies(
 
 #[test]
 fn a_purged_event_changed_afterwards_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(
-        humantime::parse_rfc3339("2026-11-23T09:00:00Z").unwrap(),
-    ));
-    let key = SigningKey::from_seed([9; 32]);
-    let public = key.public();
-    let host = open(dir.path(), clock.clone(), Some(key));
-    host.deploy(&permit_keeping_30_days()).unwrap();
+    let Fixture {
+        dir,
+        clock,
+        host,
+        public,
+    } = Fixture::new(Some(SigningKey::from_seed([9; 32])));
     let case = start(&host, "BP-1", applicant("Ada Lovelace", "ada@example.org"));
     decide(&host, &case, "fine");
     clock.advance(DAY * 31);
@@ -273,7 +292,7 @@ fn a_purged_event_changed_afterwards_is_caught() {
         .unwrap();
     drop(conn);
     let store = Sqlite::open(dir.path().join("docket.db"), Durability::Full).unwrap();
-    let report = ledger::verify(&store, Some(&public), None).unwrap();
+    let report = ledger::verify(&store, public.as_ref(), None).unwrap();
     let problem = report.problem.expect("the change is caught");
     assert_eq!(problem.tampering, Tampering::Modified);
     assert_eq!(
@@ -285,13 +304,10 @@ fn a_purged_event_changed_afterwards_is_caught() {
 
 #[test]
 fn retention_refuses_what_it_cannot_archive_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(
-        humantime::parse_rfc3339("2026-11-23T09:00:00Z").unwrap(),
-    ));
     // No ledger key: nothing can sign the checkpoint an archive needs.
-    let host = open(dir.path(), clock.clone(), None);
-    host.deploy(&permit_keeping_30_days()).unwrap();
+    let Fixture {
+        dir, clock, host, ..
+    } = Fixture::new(None);
     let case = start(&host, "BP-1", applicant("Ada Lovelace", "ada@example.org"));
     decide(&host, &case, "fine");
     clock.advance(DAY * 31);

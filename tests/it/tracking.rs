@@ -6,7 +6,7 @@
 use crate::engine::{DAY, application, building_permit, env};
 use docket_host::engine::{Decision, Error, StartCase};
 use docket_host::store::Verdict;
-use docket_host::tracking::{Phase, Waiting};
+use docket_host::tracking::{Phase, Status, Waiting};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -14,6 +14,15 @@ const T0: &str = "2026-11-23T09:00:00Z";
 
 fn at(offset: Duration) -> i64 {
     docket_host::engine::to_millis(humantime::parse_rfc3339(T0).unwrap() + offset)
+}
+
+/// Each finished stage's title and outcome, in order.
+fn outcomes(status: &Status) -> Vec<(&str, &str)> {
+    status
+        .history
+        .iter()
+        .map(|s| (s.title.as_str(), s.describe()))
+        .collect()
 }
 
 #[test]
@@ -64,13 +73,8 @@ fn a_clerk_sees_stages_departments_deadlines_and_an_expected_date() {
     }
     // Reviews (10 days by their deadlines), then the decision (5 days).
     assert_eq!(status.expected_completion, Some(at(DAY * 15)));
-    let history: Vec<(&str, &str)> = status
-        .history
-        .iter()
-        .map(|s| (s.title.as_str(), s.describe()))
-        .collect();
     assert_eq!(
-        history,
+        outcomes(&status),
         [("Completeness check", "done"), ("Triage", "done")]
     );
 
@@ -378,13 +382,8 @@ fn an_ended_case_has_no_pending_stage_and_no_estimate() {
     assert_eq!(status.ended, Some(at(DAY)));
     assert!(status.pending.is_empty());
     assert_eq!(status.expected_completion, None);
-    let outcomes: Vec<(&str, &str)> = status
-        .history
-        .iter()
-        .map(|s| (s.title.as_str(), s.describe()))
-        .collect();
     assert_eq!(
-        outcomes,
+        outcomes(&status),
         [
             ("Completeness check", "done"),
             ("Triage", "done"),
