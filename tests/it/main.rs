@@ -5,6 +5,7 @@
 //! It needs the components that `cargo xtask plugins` builds; `cargo xtask
 //! test` builds them and then runs this suite.
 
+mod catalog;
 mod cli;
 mod cli_cases;
 mod crash;

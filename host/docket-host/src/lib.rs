@@ -13,15 +13,20 @@
 //!   checkpoints, verification and audit bundles.
 //! - [`insight`]: KPIs, bottlenecks, XES and OCEL exports, and Prometheus
 //!   metrics, derived from the journal;
+//! - [`catalog`]: plugin packages, publisher signatures, trust policies and
+//!   the catalogues that hand packages out only verified;
+//! - [`keys`]: the Ed25519 keys that sign checkpoints and packages;
 //! - [`tracking`]: a case's status for clerks and its public view by
 //!   tracking code, with the expected completion date.
 //!
 //! The crate has no Cargo features, and depends on no CLI, HTTP or
 //! PostgreSQL crate: embedding it brings in the runtime and nothing else.
 
+pub mod catalog;
 pub mod engine;
 pub mod insight;
 pub mod json;
+pub mod keys;
 pub mod ledger;
 pub mod plugin;
 pub mod store;

@@ -136,26 +136,10 @@ pub fn json_schema() -> String {
         .for_deserialize()
         .into_generator()
         .into_root_schema_for::<source::Document>();
-    let value = sorted(schema.to_value());
+    let value = crate::json::sorted(schema.to_value());
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
     text
-}
-
-/// `value` with the keys of every object in order, whichever map type
-/// serde_json was built with.
-fn sorted(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut entries: Vec<_> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.into_iter().map(sorted).collect())
-        }
-        other => other,
-    }
 }
 
 fn syntax_error(source: &str, err: &serde_saphyr::Error) -> Diagnostic {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod case;
+mod catalog;
 mod deploy;
 mod explain;
 mod export;
@@ -72,6 +73,12 @@ pub enum Command {
     Export(export::ExportCommand),
     /// Archive and purge the personal data of cases kept as long as their workflow's retention says.
     Retention(retention::RetentionCommand),
+    /// Publisher keys for signing plugins.
+    #[command(subcommand)]
+    Key(catalog::KeyCommand),
+    /// Publish, list, show, pull, yank and verify plugins in a catalogue.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
     /// Follow a case by its tracking code, as its applicant does: no personal data.
     Track(track::TrackCommand),
 }
@@ -80,6 +87,12 @@ pub enum Command {
 pub enum PluginCommand {
     Build(plugin_build::BuildCommand),
     Inspect(plugin_inspect::InspectCommand),
+    /// Pack a component and its manifest into a package directory.
+    Pack(catalog::PackCommand),
+    /// Sign a package directory with a publisher key.
+    Sign(catalog::SignCommand),
+    /// Print the JSON Schema of plugin manifests.
+    ManifestSchema(catalog::ManifestSchemaCommand),
 }
 
 #[derive(Subcommand)]
@@ -105,6 +118,11 @@ impl Command {
             Command::Report(cmd) => cmd.run(),
             Command::Export(cmd) => cmd.run(),
             Command::Track(cmd) => cmd.run(),
+            Command::Key(cmd) => cmd.run(),
+            Command::Catalog(cmd) => cmd.run(),
+            Command::Plugin(PluginCommand::Pack(cmd)) => cmd.run(),
+            Command::Plugin(PluginCommand::Sign(cmd)) => cmd.run(),
+            Command::Plugin(PluginCommand::ManifestSchema(cmd)) => cmd.run(),
             Command::Retention(cmd) => cmd.run(),
         }
     }

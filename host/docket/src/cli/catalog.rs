@@ -1,0 +1,340 @@
+//! Publishing and trusting plugins: `docket key new`, `docket plugin pack |
+//! sign | manifest-schema`, and `docket catalog publish | list | show |
+//! pull | yank | verify` on a catalogue directory.
+
+use super::RuntimeArgs;
+use anyhow::Context as _;
+use docket_host::catalog::{About, Catalog, DirectoryCatalog, Manifest, Package, TrustPolicy};
+use docket_host::keys::SigningKey;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Publisher keys.
+#[derive(clap::Subcommand)]
+pub enum KeyCommand {
+    /// Make a new Ed25519 key for signing packages; prints its public key.
+    New {
+        /// Where to keep the private key (created readable by its owner only).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+impl KeyCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let KeyCommand::New { out } = self;
+        if out.exists() {
+            anyhow::bail!("`{}` exists; a key is never overwritten", out.display());
+        }
+        let key = SigningKey::load_or_create(&out)?;
+        println!("{}", key.public());
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Pack a component into a package: the component, its manifest, no signature yet.
+#[derive(clap::Args)]
+pub struct PackCommand {
+    /// The component (.wasm).
+    component: PathBuf,
+    /// Where to write the package directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// The team that owns the plugin.
+    #[arg(long)]
+    team: String,
+    /// Its licence (SPDX).
+    #[arg(long)]
+    license: String,
+    /// Where to read more.
+    #[arg(long)]
+    homepage: Option<String>,
+    /// What changed in this version.
+    #[arg(long, default_value = "")]
+    changelog: String,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+impl PackCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let bytes = std::fs::read(&self.component)
+            .with_context(|| format!("failed to read `{}`", self.component.display()))?;
+        let package = Package::pack(
+            &self.runtime.runtime()?,
+            bytes,
+            About {
+                team: self.team,
+                license: self.license,
+                homepage: self.homepage,
+                changelog: self.changelog,
+            },
+        )
+        .with_context(|| format!("failed to pack `{}`", self.component.display()))?;
+        package
+            .write(&self.out)
+            .with_context(|| format!("failed to write `{}`", self.out.display()))?;
+        println!(
+            "packed {} (manifest sha256 {}, capabilities: {}) into {}",
+            package.id(),
+            package.digest(),
+            list(&package.manifest.capabilities),
+            self.out.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Sign a package directory with a publisher key.
+#[derive(clap::Args)]
+pub struct SignCommand {
+    /// The package directory.
+    package: PathBuf,
+    /// The publisher's private key file.
+    #[arg(long)]
+    key: PathBuf,
+}
+
+impl SignCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        if !self.key.exists() {
+            anyhow::bail!(
+                "there is no key at `{}` (make one with `docket key new --out {}`)",
+                self.key.display(),
+                self.key.display()
+            );
+        }
+        let key = SigningKey::load_or_create(&self.key)?;
+        let mut package = Package::read(&self.package)?;
+        package.sign(&key);
+        package.write(&self.package)?;
+        println!("signed {} with key {}", package.id(), key.public());
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Where the catalogue and the trust policy are.
+#[derive(clap::Args)]
+pub struct CatalogArgs {
+    /// The catalogue directory.
+    #[arg(long, env = "DOCKET_CATALOG", default_value = "catalog", global = true)]
+    catalog: PathBuf,
+}
+
+impl CatalogArgs {
+    fn open(&self) -> anyhow::Result<DirectoryCatalog> {
+        Ok(DirectoryCatalog::open(&self.catalog)?)
+    }
+}
+
+fn trust_policy(path: &Path) -> anyhow::Result<TrustPolicy> {
+    Ok(TrustPolicy::load(path)?)
+}
+
+/// Work with a plugin catalogue.
+#[derive(clap::Subcommand)]
+pub enum CatalogCommand {
+    /// Publish a package directory.
+    Publish {
+        /// The package directory (`docket plugin pack`, then `sign`).
+        package: PathBuf,
+        #[command(flatten)]
+        at: CatalogArgs,
+    },
+    /// List the plugins and their versions.
+    List {
+        #[command(flatten)]
+        at: CatalogArgs,
+    },
+    /// Show a plugin: versions, what each asks for, who signed it.
+    Show {
+        /// The plugin's name.
+        name: String,
+        #[command(flatten)]
+        at: CatalogArgs,
+    },
+    /// Fetch a verified package into a directory.
+    Pull {
+        /// `name` or `name@requirement`.
+        plugin: String,
+        /// The host's trust policy (YAML).
+        #[arg(long, env = "DOCKET_TRUST")]
+        trust: PathBuf,
+        /// Where to write the package.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        at: CatalogArgs,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+    /// Withdraw a version.
+    Yank {
+        /// `name@version`.
+        plugin: String,
+        /// Why, for whoever pulls it next.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        at: CatalogArgs,
+    },
+    /// Check a plugin against a trust policy, as a host would.
+    Verify {
+        /// `name` or `name@requirement`.
+        plugin: String,
+        /// The host's trust policy (YAML).
+        #[arg(long, env = "DOCKET_TRUST")]
+        trust: PathBuf,
+        #[command(flatten)]
+        at: CatalogArgs,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+}
+
+/// `name@requirement` split; `*` when no requirement is given.
+fn split(plugin: &str) -> (&str, &str) {
+    plugin.split_once('@').unwrap_or((plugin, "*"))
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+impl CatalogCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            CatalogCommand::Publish { package, at } => {
+                let package = Package::read(&package)?;
+                let release = at.open()?.publish(&package)?;
+                writeln!(
+                    out,
+                    "published {} (manifest sha256 {}, {} signature{})",
+                    package.id(),
+                    release.manifest,
+                    release.signatures.len(),
+                    if release.signatures.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    }
+                )?;
+            }
+            CatalogCommand::List { at } => {
+                let catalog = at.open()?;
+                for name in catalog.names()? {
+                    let versions: Vec<String> = catalog
+                        .releases(&name)?
+                        .iter()
+                        .map(|(v, r)| match r.yanked {
+                            Some(_) => format!("{v} (yanked)"),
+                            None => v.to_string(),
+                        })
+                        .collect();
+                    writeln!(out, "{name:<24} {}", versions.join(", "))?;
+                }
+            }
+            CatalogCommand::Show { name, at } => {
+                let catalog = at.open()?;
+                let releases = catalog.releases(&name)?;
+                if releases.is_empty() {
+                    anyhow::bail!("the catalogue has no plugin `{name}`");
+                }
+                for (version, release) in releases {
+                    let package = catalog.fetch(&name, &version)?;
+                    let m = &package.manifest;
+                    writeln!(out, "{name}@{version}  {}", m.description)?;
+                    writeln!(out, "  kind          {}", m.kind)?;
+                    writeln!(out, "  team          {} ({})", m.team, m.license)?;
+                    writeln!(out, "  capabilities  {}", list(&m.capabilities))?;
+                    writeln!(out, "  routes        {}", list(&m.routes))?;
+                    writeln!(
+                        out,
+                        "  component     sha256 {} ({} bytes)",
+                        m.component.sha256, m.component.size
+                    )?;
+                    let keys: Vec<String> = release
+                        .signatures
+                        .iter()
+                        .map(|s| s.key.to_string())
+                        .collect();
+                    writeln!(out, "  signed by     {}", list(&keys))?;
+                    if let Some(reason) = &release.yanked {
+                        writeln!(out, "  yanked        {reason}")?;
+                    }
+                    if !m.changelog.is_empty() {
+                        writeln!(out, "  changes       {}", m.changelog)?;
+                    }
+                }
+            }
+            CatalogCommand::Pull {
+                plugin,
+                trust,
+                out: dir,
+                at,
+                runtime,
+            } => {
+                let (name, requirement) = split(&plugin);
+                let package = at.open()?.pull(
+                    &runtime.runtime()?,
+                    name,
+                    requirement,
+                    &trust_policy(&trust)?,
+                )?;
+                package.write(&dir)?;
+                writeln!(
+                    out,
+                    "pulled {} into {} (verified)",
+                    package.id(),
+                    dir.display()
+                )?;
+            }
+            CatalogCommand::Yank { plugin, reason, at } => {
+                let Some((name, version)) = plugin.split_once('@') else {
+                    anyhow::bail!("name the version to yank: `{plugin}@<version>`");
+                };
+                let version = semver::Version::parse(version)
+                    .with_context(|| format!("`{version}` is not a version"))?;
+                at.open()?.yank(name, &version, &reason)?;
+                writeln!(out, "yanked {name}@{version}: {reason}")?;
+            }
+            CatalogCommand::Verify {
+                plugin,
+                trust,
+                at,
+                runtime,
+            } => {
+                let (name, requirement) = split(&plugin);
+                let package = at.open()?.pull(
+                    &runtime.runtime()?,
+                    name,
+                    requirement,
+                    &trust_policy(&trust)?,
+                )?;
+                writeln!(
+                    out,
+                    "{} OK: component and manifest intact, signed by a trusted key, manifest matches the component",
+                    package.id()
+                )?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Print the plugin manifest's JSON Schema.
+#[derive(clap::Args)]
+pub struct ManifestSchemaCommand {}
+
+impl ManifestSchemaCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        print!("{}", Manifest::json_schema());
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,418 @@
+//! The plugin catalogue on a real directory: packages built from the
+//! first-party plugins, signed, published, pulled and verified against a
+//! trust policy, and each way a host must refuse a package, each named.
+
+use crate::support::{self, docket, root, target};
+use docket_host::catalog::{
+    About, Catalog, CatalogError, DirectoryCatalog, Manifest, Package, Refusal, TrustPolicy,
+};
+use docket_host::keys::SigningKey;
+use docket_host::plugin::Runtime;
+
+fn about() -> About {
+    About {
+        team: "platform".into(),
+        license: "Apache-2.0".into(),
+        homepage: Some("https://example.org/docket".into()),
+        changelog: "First release.".into(),
+    }
+}
+
+fn pack(runtime: &Runtime, name: &str) -> Package {
+    Package::pack(runtime, support::plugin(name), about()).expect("pack")
+}
+
+const PLATFORM: [u8; 32] = [1; 32];
+const STRANGER: [u8; 32] = [2; 32];
+
+fn platform_policy() -> TrustPolicy {
+    TrustPolicy::trusting("platform", SigningKey::from_seed(PLATFORM).public(), &["*"])
+}
+
+/// A catalogue with validate-schema and notify-template, signed by the platform key.
+fn catalogue(runtime: &Runtime) -> (tempfile::TempDir, DirectoryCatalog) {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = DirectoryCatalog::open(dir.path().join("catalog")).unwrap();
+    for name in ["validate-schema", "notify-template"] {
+        let mut package = pack(runtime, name);
+        package.sign(&SigningKey::from_seed(PLATFORM));
+        catalog.publish(&package).unwrap();
+    }
+    (dir, catalog)
+}
+
+fn refusal(result: Result<Package, CatalogError>) -> Refusal {
+    match result {
+        Err(CatalogError::Refused(refusal)) => refusal,
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(package) => panic!("expected a refusal, got {}", package.id()),
+    }
+}
+
+#[test]
+fn a_package_describes_its_component_and_a_trusted_signature_lets_it_through() {
+    let runtime = support::runtime();
+    let package = pack(&runtime, "notify-template");
+    let manifest = &package.manifest;
+    assert_eq!(manifest.name, "notify-template");
+    assert_eq!(manifest.kind, "notify");
+    assert_eq!(manifest.capabilities, ["log", "notify"]);
+    assert_eq!(manifest.team, "platform");
+    assert_eq!(manifest.component.sha256.len(), 64);
+    assert!(manifest.config_schema.is_object());
+
+    let (_dir, catalog) = catalogue(&runtime);
+    assert_eq!(
+        catalog.names().unwrap(),
+        ["notify-template", "validate-schema"]
+    );
+    let pulled = catalog
+        .pull(&runtime, "notify-template", "*", &platform_policy())
+        .unwrap();
+    assert_eq!(pulled.component, support::plugin("notify-template"));
+    assert_eq!(pulled.manifest, *manifest);
+
+    // Only a key trusted for the name will do.
+    let fire_only = TrustPolicy::trusting(
+        "platform",
+        SigningKey::from_seed(PLATFORM).public(),
+        &["fire-"],
+    );
+    let refused = refusal(catalog.pull(&runtime, "notify-template", "*", &fire_only));
+    assert!(matches!(refused, Refusal::UntrustedKey { .. }), "{refused}");
+}
+
+#[test]
+fn each_reason_to_refuse_a_package_is_named() {
+    let runtime = support::runtime();
+    let (dir, catalog) = catalogue(&runtime);
+    let policy = platform_policy();
+    let version =
+        semver::Version::parse(&pack(&runtime, "validate-schema").manifest.version).unwrap();
+    let id = format!("validate-schema@{version}");
+
+    // Unsigned.
+    let unsigned_dir = tempfile::tempdir().unwrap();
+    let unsigned = DirectoryCatalog::open(unsigned_dir.path()).unwrap();
+    unsigned
+        .publish(&pack(&runtime, "validate-schema"))
+        .unwrap();
+    let refused = refusal(unsigned.pull(&runtime, "validate-schema", "*", &policy));
+    assert_eq!(
+        refused.to_string(),
+        format!("plugin `{id}` is not signed; a publisher must sign it (`docket plugin sign`)")
+    );
+
+    // Signed by a key nobody trusts.
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let strangers = DirectoryCatalog::open(stranger_dir.path()).unwrap();
+    let mut package = pack(&runtime, "validate-schema");
+    package.sign(&SigningKey::from_seed(STRANGER));
+    strangers.publish(&package).unwrap();
+    let refused = refusal(strangers.pull(&runtime, "validate-schema", "*", &policy));
+    let stranger = SigningKey::from_seed(STRANGER).public();
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "plugin `{id}` is signed by key {stranger}, which the trust policy does not accept for this plugin"
+        )
+    );
+
+    // A manifest changed after signing (it now asks for fewer capabilities).
+    let forged_dir = tempfile::tempdir().unwrap();
+    let forged = DirectoryCatalog::open(forged_dir.path()).unwrap();
+    let mut package = pack(&runtime, "notify-template");
+    package.sign(&SigningKey::from_seed(PLATFORM));
+    let signatures = package.signatures.clone();
+    package.manifest.capabilities = vec!["log".into()];
+    package.manifest_bytes = package.manifest.to_bytes();
+    package.signatures = signatures;
+    forged.publish(&package).unwrap();
+    let refused = refusal(forged.pull(&runtime, "notify-template", "*", &policy));
+    assert!(matches!(refused, Refusal::BadSignature { .. }), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("the package was changed after signing"),
+        "{refused}"
+    );
+
+    // The same lie, signed by the publisher: the manifest must match the component.
+    let mut package = pack(&runtime, "notify-template");
+    package.manifest.capabilities = vec!["log".into()];
+    package.manifest_bytes = package.manifest.to_bytes();
+    package.sign(&SigningKey::from_seed(PLATFORM));
+    let liar_dir = tempfile::tempdir().unwrap();
+    let liars = DirectoryCatalog::open(liar_dir.path()).unwrap();
+    liars.publish(&package).unwrap();
+    let refused = refusal(liars.pull(&runtime, "notify-template", "*", &policy));
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "plugin `{}`: the manifest says capabilities `log`, but the component's is `log, notify`",
+            package.id()
+        )
+    );
+
+    // A byte of the stored component changed behind the catalogue's back.
+    let component = catalog.resolve("validate-schema", "*").unwrap().1.component;
+    let blob = catalog.blob_path(&component);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, &bytes).unwrap();
+    let refused = refusal(catalog.pull(&runtime, "validate-schema", "*", &policy));
+    assert!(
+        matches!(&refused, Refusal::DigestMismatch { what, expected, .. } if what == "the component" && *expected == component),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().ends_with("its bytes were changed"),
+        "{refused}"
+    );
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, &bytes).unwrap();
+    catalog
+        .pull(&runtime, "validate-schema", "*", &policy)
+        .unwrap();
+
+    // A yanked version is not pulled.
+    catalog
+        .yank("validate-schema", &version, "rejects valid postcodes")
+        .unwrap();
+    let refused = refusal(catalog.pull(&runtime, "validate-schema", "*", &policy));
+    assert_eq!(
+        refused.to_string(),
+        format!("plugin `{id}` was yanked: rejects valid postcodes")
+    );
+
+    // Nothing matches.
+    let refused = refusal(catalog.pull(&runtime, "validate-schema", "^9", &policy));
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "the catalogue has no version of plugin `validate-schema` matching `^9` (it has {version})"
+        )
+    );
+    drop(dir);
+}
+
+#[test]
+fn a_published_version_is_immutable_and_republishing_adds_signatures() {
+    let runtime = support::runtime();
+    let (_dir, catalog) = catalogue(&runtime);
+    let mut again = pack(&runtime, "validate-schema");
+    again.sign(&SigningKey::from_seed(STRANGER));
+    let release = catalog.publish(&again).unwrap();
+    assert_eq!(
+        release.signatures.len(),
+        2,
+        "a second publisher countersigned"
+    );
+
+    let mut other = pack(&runtime, "validate-schema");
+    other.manifest.changelog = "Something else.".into();
+    other.manifest_bytes = other.manifest.to_bytes();
+    let err = catalog.publish(&other).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "plugin `{}` is already published with other content; publish a new version",
+            other.id()
+        )
+    );
+}
+
+#[test]
+fn a_package_survives_the_trip_through_its_directory_form() {
+    let runtime = support::runtime();
+    let mut package = pack(&runtime, "route-rules");
+    package.sign(&SigningKey::from_seed(PLATFORM));
+    let dir = tempfile::tempdir().unwrap();
+    package.write(dir.path()).unwrap();
+    let read = Package::read(dir.path()).unwrap();
+    assert_eq!(read, package);
+    read.verify(&runtime, &platform_policy()).unwrap();
+}
+
+#[test]
+fn the_committed_manifest_schema_is_fresh() {
+    let path = root().join("schema/plugin-manifest.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == Manifest::json_schema(),
+        "`schema/plugin-manifest.schema.json` is stale: regenerate it with \
+         `cargo run -p docket -- plugin manifest-schema > schema/plugin-manifest.schema.json`"
+    );
+}
+
+#[test]
+fn a_trust_policy_file_is_read_and_a_bad_one_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_seed(PLATFORM).public();
+    let path = dir.path().join("trust.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "publishers:\n  - name: platform\n    key: {key}\n    plugins: [validate-, route-]\n"
+        ),
+    )
+    .unwrap();
+    let policy = TrustPolicy::load(&path).unwrap();
+    assert!(policy.trusts(&key, "validate-schema"));
+    assert!(!policy.trusts(&key, "notify-template"));
+
+    std::fs::write(
+        &path,
+        "publishers:\n  - name: platform\n    key: 12ab\n    plugins: ['*']\n",
+    )
+    .unwrap();
+    let err = TrustPolicy::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("a public key is 64 hexadecimal digits"),
+        "{err}"
+    );
+    std::fs::write(
+        &path,
+        format!("publishers:\n  - name: platform\n    key: {key}\n    plugins: []\n"),
+    )
+    .unwrap();
+    let err = TrustPolicy::load(&path).unwrap_err().to_string();
+    assert!(
+        err.ends_with("publisher `platform` lists no plugins; give name prefixes, or `*` for all"),
+        "{err}"
+    );
+}
+
+#[test]
+fn publish_trust_and_pull_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        docket()
+            .current_dir(dir.path())
+            .args(args)
+            .env("DOCKET_CACHE_DIR", target().join("test-cache"))
+            .env("DOCKET_CATALOG", dir.path().join("catalog"))
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let output = run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let wasm = target().join("plugins/notify-template.wasm");
+    let wasm = wasm.to_str().unwrap();
+
+    let public = ok(&["key", "new", "--out", "platform.key"])
+        .trim()
+        .to_owned();
+    assert_eq!(public.len(), 64);
+    let packed = ok(&[
+        "plugin",
+        "pack",
+        wasm,
+        "--out",
+        "pkg",
+        "--team",
+        "platform",
+        "--license",
+        "Apache-2.0",
+    ]);
+    assert!(packed.contains("capabilities: log, notify"), "{packed}");
+    ok(&["plugin", "sign", "pkg", "--key", "platform.key"]);
+    let published = ok(&["catalog", "publish", "pkg"]);
+    assert!(published.contains("1 signature"), "{published}");
+    assert!(ok(&["catalog", "list"]).starts_with("notify-template "));
+    let shown = ok(&["catalog", "show", "notify-template"]);
+    assert!(shown.contains("capabilities  log, notify"), "{shown}");
+    assert!(
+        shown.contains(&format!("signed by     {public}")),
+        "{shown}"
+    );
+
+    std::fs::write(
+        dir.path().join("trust.yaml"),
+        format!("publishers:\n  - name: platform\n    key: {public}\n    plugins: [notify-]\n"),
+    )
+    .unwrap();
+    let verified = ok(&[
+        "catalog",
+        "verify",
+        "notify-template@^1",
+        "--trust",
+        "trust.yaml",
+    ]);
+    assert!(verified.contains(" OK: "), "{verified}");
+    ok(&[
+        "catalog",
+        "pull",
+        "notify-template",
+        "--trust",
+        "trust.yaml",
+        "--out",
+        "pulled",
+    ]);
+    assert_eq!(
+        std::fs::read(dir.path().join("pulled/component.wasm")).unwrap(),
+        std::fs::read(wasm).unwrap()
+    );
+
+    // A key the policy does not list: refused, exit 2, the reason on stderr.
+    ok(&["key", "new", "--out", "other.key"]);
+    std::fs::write(
+        dir.path().join("other.yaml"),
+        format!(
+            "publishers:\n  - name: other\n    key: {}\n    plugins: ['*']\n",
+            SigningKey::from_seed(STRANGER).public()
+        ),
+    )
+    .unwrap();
+    let refused = run(&[
+        "catalog",
+        "verify",
+        "notify-template",
+        "--trust",
+        "other.yaml",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("which the trust policy does not accept for this plugin"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let yanked = ok(&[
+        "catalog",
+        "yank",
+        "notify-template@1.0.0",
+        "--reason",
+        "sends to the wrong address",
+    ]);
+    assert!(
+        yanked.starts_with("yanked notify-template@1.0.0"),
+        "{yanked}"
+    );
+    let refused = run(&[
+        "catalog",
+        "pull",
+        "notify-template",
+        "--trust",
+        "trust.yaml",
+        "--out",
+        "again",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "error: plugin `notify-template@1.0.0` was yanked: sends to the wrong address"
+    );
+    assert!(
+        !dir.path().join("again").exists(),
+        "a refused pull writes nothing"
+    );
+}
