@@ -16,6 +16,7 @@ mod hostile;
 mod insight;
 mod lang_plugins;
 mod ledger;
+mod plugin_new;
 mod plugins;
 mod retention;
 mod runtime;

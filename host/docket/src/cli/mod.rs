@@ -12,6 +12,7 @@ mod host;
 mod lint;
 mod plugin_build;
 mod plugin_inspect;
+mod plugin_new;
 mod report;
 mod retention;
 mod schema;
@@ -87,6 +88,8 @@ pub enum Command {
 pub enum PluginCommand {
     Build(plugin_build::BuildCommand),
     Inspect(plugin_inspect::InspectCommand),
+    /// Create a plugin from a template (Rust per kind, Python, JavaScript).
+    New(plugin_new::NewCommand),
     /// Pack a component and its manifest into a package directory.
     Pack(catalog::PackCommand),
     /// Sign a package directory with a publisher key.
@@ -120,6 +123,7 @@ impl Command {
             Command::Track(cmd) => cmd.run(),
             Command::Key(cmd) => cmd.run(),
             Command::Catalog(cmd) => cmd.run(),
+            Command::Plugin(PluginCommand::New(cmd)) => cmd.run(),
             Command::Plugin(PluginCommand::Pack(cmd)) => cmd.run(),
             Command::Plugin(PluginCommand::Sign(cmd)) => cmd.run(),
             Command::Plugin(PluginCommand::ManifestSchema(cmd)) => cmd.run(),
