@@ -24,6 +24,7 @@
 
 pub mod catalog;
 pub mod engine;
+mod files;
 pub mod insight;
 pub mod json;
 pub mod keys;

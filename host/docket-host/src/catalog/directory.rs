@@ -9,7 +9,6 @@
 use super::package::parse;
 use super::{Catalog, CatalogError, Package, Refusal, Release};
 use crate::plugin::PluginDigest;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// A catalogue in a directory.
@@ -25,19 +24,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CatalogError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` whole or not at all.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    file.write_all(bytes)
-        .and_then(|()| file.as_file().sync_all())
-        .map_err(io(path))?;
-    file.persist(path).map_err(|err| CatalogError::Io {
-        path: path.to_owned(),
-        source: err.error,
-    })?;
-    Ok(())
+    crate::files::write_atomically(path, bytes).map_err(io(path))
 }
 
 /// A plugin name a catalogue accepts: lowercase letters, digits and `-`.

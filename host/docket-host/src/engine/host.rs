@@ -575,8 +575,9 @@ impl Host {
     /// ([`crate::store::Backend::purge`]); the ledger records the purge and
     /// the archive's sha256, and still verifies. Then the store is rewritten
     /// ([`crate::store::Backend::reclaim`]) so the purged data leaves its
-    /// files; on SQLite that costs a `VACUUM` of the whole file. Cases already purged are
-    /// skipped, so running it again does nothing new.
+    /// files, even when the run stops early; on SQLite that costs a `VACUUM`
+    /// of the whole file. Cases already purged are skipped, so running it
+    /// again does nothing new.
     ///
     /// # Errors
     ///
@@ -584,8 +585,17 @@ impl Host {
     /// cover the case with a checkpoint, or the file cannot be written;
     /// that case is not purged), or a store error.
     pub fn apply_retention(&self, archive: &Path) -> Result<Vec<Retained>, Error> {
-        let now = self.inner.clock.now();
         let mut retained = Vec::new();
+        let result = self.retain(archive, &mut retained);
+        // Whatever stopped the run, what was purged leaves the file.
+        if !retained.is_empty() {
+            self.inner.store.reclaim()?;
+        }
+        result.map(|()| retained)
+    }
+
+    fn retain(&self, archive: &Path, retained: &mut Vec<Retained>) -> Result<(), Error> {
+        let now = self.inner.clock.now();
         for deployment in self.inner.store.deployments()? {
             let (name, version) = (&deployment.workflow, deployment.version);
             let deployed = match self.inner.deployed(name, Some(version)) {
@@ -600,10 +610,15 @@ impl Host {
                 continue;
             };
             let cutoff = now.saturating_sub(super::duration_millis(keep));
-            let policy = format!(
-                "{name}@{version}: keep {}",
-                humantime::format_duration(keep)
-            );
+            let days = keep.as_secs() / 86_400;
+            let policy = if keep.as_secs() == days * 86_400 {
+                format!("{name}@{version}: keep {days}d")
+            } else {
+                format!(
+                    "{name}@{version}: keep {}",
+                    humantime::format_duration(keep)
+                )
+            };
             let rows = self.inner.store.cases(&CaseFilter {
                 workflow: Some(name.clone()),
                 ..CaseFilter::default()
@@ -628,10 +643,7 @@ impl Host {
                 });
             }
         }
-        if !retained.is_empty() {
-            self.inner.store.reclaim()?;
-        }
-        Ok(retained)
+        Ok(())
     }
 
     /// Writes the audit bundle of ended case `case` into `dir`, signing a
@@ -658,18 +670,10 @@ impl Host {
         }
         .map_err(|err| failed(err.to_string()))?;
         let text = serde_json::to_vec_pretty(&bundle).map_err(|err| failed(err.to_string()))?;
-        std::fs::create_dir_all(dir)
-            .map_err(|err| failed(format!("cannot create `{}`: {err}", dir.display())))?;
         let path = dir.join(format!("{case}.json"));
-        let mut file = tempfile::NamedTempFile::new_in(dir)
-            .map_err(|err| failed(format!("cannot write in `{}`: {err}", dir.display())))?;
-        std::io::Write::write_all(&mut file, &text)
-            .and_then(|()| file.as_file().sync_all())
+        crate::files::write_atomically(&path, &text)
             .map_err(|err| failed(format!("cannot write `{}`: {err}", path.display())))?;
-        file.persist(&path)
-            .map_err(|err| failed(format!("cannot write `{}`: {err}", path.display())))?;
-        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text));
-        Ok((path, sha256))
+        Ok((path, hex::encode(crate::ledger::sha256(&text))))
     }
 
     /// Cases matching `filter`, newest first.

@@ -160,7 +160,8 @@ pub fn canonical(value: &Value) -> Vec<u8> {
     serde_json_canonicalizer::to_vec(value).unwrap_or_default()
 }
 
-fn sha256(bytes: &[u8]) -> Hash {
+/// sha256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Hash {
     sha2::Sha256::digest(bytes).into()
 }
 
