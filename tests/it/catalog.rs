@@ -330,6 +330,28 @@ fn publish_trust_and_pull_from_the_command_line() {
     assert!(ok(&["catalog", "list"]).starts_with("notify-template "));
     let shown = ok(&["catalog", "show", "notify-template"]);
     assert!(shown.contains("capabilities  log, notify"), "{shown}");
+
+    // Which deployed workflows use it: building-permit does, in any branch.
+    let example = root().join("examples/building-permit/workflow.yaml");
+    ok(&[
+        "deploy",
+        example.to_str().unwrap(),
+        "--store",
+        "permits.db",
+        "--plugins",
+        target().join("plugins").to_str().unwrap(),
+    ]);
+    let shown = ok(&[
+        "catalog",
+        "show",
+        "notify-template",
+        "--store",
+        "permits.db",
+    ]);
+    assert!(
+        shown.starts_with("notify-template: used by building-permit v1\n"),
+        "{shown}"
+    );
     assert!(
         shown.contains(&format!("signed by     {public}")),
         "{shown}"

@@ -128,6 +128,42 @@ pub fn compile(source: &str, plugins: &dyn PluginFacts) -> Result<Workflow, Vec<
     }
 }
 
+/// The names of the plugins a definition's steps use (`uses:`, in every
+/// branch), sorted, each once; read from the syntax alone, so a definition
+/// whose plugins are gone still answers. Empty if it does not parse.
+pub fn plugins_used(source: &str) -> Vec<String> {
+    fn walk(steps: &source::Sequence, out: &mut Vec<String>) {
+        for step in steps.iter() {
+            let node::Lenient::Ok(def) = step else {
+                continue;
+            };
+            if let Some(uses) = &def.uses {
+                let name = uses.split_once('@').map_or(uses.as_str(), |(name, _)| name);
+                out.push(name.trim().to_owned());
+            }
+            if let Some(parallel) = &def.parallel
+                && let Some(branches) = &parallel.branches
+            {
+                for (_, branch) in &branches.0 {
+                    walk(branch, out);
+                }
+            }
+        }
+    }
+    let Ok(root) = node::parse(source) else {
+        return Vec::new();
+    };
+    let sink = node::Sink::default();
+    let Ok(document) = node::from_node::<source::Document>(source, &root, &sink) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    walk(&document.steps, &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The JSON Schema (draft 2020-12) of the workflow definition syntax,
 /// pretty-printed with sorted keys, as committed in
 /// `schema/workflow.schema.json`.

@@ -584,3 +584,22 @@ fn titles_departments_and_public_fields_have_defaults_and_are_checked() {
         ],
     );
 }
+
+#[test]
+fn the_plugins_a_definition_uses_are_read_from_its_syntax() {
+    let source = doc(r#"
+  - id: intake
+    uses: validate-schema@0.1
+    with: { schema: { type: object } }
+  - id: reviews
+    parallel:
+      branches:
+        a: [{ id: notify, uses: notify-template, with: {} }]
+        b: [{ id: again, uses: validate-schema@^0, with: {} }]
+"#);
+    assert_eq!(
+        plugins_used(&source),
+        ["notify-template", "validate-schema"]
+    );
+    assert!(plugins_used("steps: [").is_empty());
+}

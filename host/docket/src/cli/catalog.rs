@@ -147,10 +147,14 @@ pub enum CatalogCommand {
         #[command(flatten)]
         at: CatalogArgs,
     },
-    /// Show a plugin: versions, what each asks for, who signed it.
+    /// Show a plugin: versions, what each asks for, who signed it, and
+    /// which workflows deployed in a store use it.
     Show {
         /// The plugin's name.
         name: String,
+        /// A store whose deployed workflows to search for the plugin.
+        #[arg(long, env = "DOCKET_STORE")]
+        store: Option<PathBuf>,
         #[command(flatten)]
         at: CatalogArgs,
     },
@@ -240,11 +244,24 @@ impl CatalogCommand {
                     writeln!(out, "{name:<24} {}", versions.join(", "))?;
                 }
             }
-            CatalogCommand::Show { name, at } => {
+            CatalogCommand::Show { name, store, at } => {
                 let catalog = at.open()?;
                 let releases = catalog.releases(&name)?;
                 if releases.is_empty() {
                     anyhow::bail!("the catalogue has no plugin `{name}`");
+                }
+                if let Some(store) = store.filter(|path| path.exists()) {
+                    let store = docket_host::store::Sqlite::open(
+                        &store,
+                        docket_host::store::Durability::Full,
+                    )
+                    .with_context(|| format!("cannot open the store `{}`", store.display()))?;
+                    let users: Vec<String> = docket_host::store::Backend::deployments(&store)?
+                        .iter()
+                        .filter(|d| docket_host::workflow::plugins_used(&d.source).contains(&name))
+                        .map(|d| format!("{} v{}", d.workflow, d.version))
+                        .collect();
+                    writeln!(out, "{name}: used by {}", list(&users))?;
                 }
                 for (version, release) in releases {
                     let package = catalog.fetch(&name, &version)?;
