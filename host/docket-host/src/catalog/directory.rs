@@ -89,6 +89,18 @@ impl DirectoryCatalog {
         }
     }
 
+    /// The release of `name@version`, which must exist.
+    fn release(&self, name: &str, version: &semver::Version) -> Result<Release, CatalogError> {
+        self.read_release(name, version)?.ok_or_else(|| {
+            Refusal::NotFound {
+                name: name.to_owned(),
+                requirement: format!("={version}"),
+                available: Vec::new(),
+            }
+            .into()
+        })
+    }
+
     fn write_release(
         &self,
         name: &str,
@@ -212,13 +224,7 @@ impl Catalog for DirectoryCatalog {
 
     fn fetch(&self, name: &str, version: &semver::Version) -> Result<Package, CatalogError> {
         let plugin = format!("{name}@{version}");
-        let release = self
-            .read_release(name, version)?
-            .ok_or_else(|| Refusal::NotFound {
-                name: name.to_owned(),
-                requirement: format!("={version}"),
-                available: Vec::new(),
-            })?;
+        let release = self.release(name, version)?;
         let manifest_bytes = self.get_blob(&release.manifest, &plugin, "the manifest")?;
         let manifest = parse(&self.blob_path(&release.manifest), &manifest_bytes)?;
         // The component is checked against the manifest by `verify`; read
@@ -239,13 +245,7 @@ impl Catalog for DirectoryCatalog {
         version: &semver::Version,
         reason: &str,
     ) -> Result<(), CatalogError> {
-        let mut release = self
-            .read_release(name, version)?
-            .ok_or_else(|| Refusal::NotFound {
-                name: name.to_owned(),
-                requirement: format!("={version}"),
-                available: Vec::new(),
-            })?;
+        let mut release = self.release(name, version)?;
         release.yanked = Some(reason.to_owned());
         self.write_release(name, version, &release)
     }

@@ -128,8 +128,19 @@ impl CatalogArgs {
     }
 }
 
-fn trust_policy(path: &Path) -> anyhow::Result<TrustPolicy> {
-    Ok(TrustPolicy::load(path)?)
+/// `name[@requirement]` from the catalogue, verified against the trust
+/// policy at `trust`.
+fn pull(
+    plugin: &str,
+    trust: &Path,
+    at: &CatalogArgs,
+    runtime: &RuntimeArgs,
+) -> anyhow::Result<Package> {
+    let (name, requirement) = split(plugin);
+    let policy = TrustPolicy::load(trust)?;
+    Ok(at
+        .open()?
+        .pull(&runtime.runtime()?, name, requirement, &policy)?)
 }
 
 /// Work with a plugin catalogue.
@@ -297,13 +308,7 @@ impl CatalogCommand {
                 at,
                 runtime,
             } => {
-                let (name, requirement) = split(&plugin);
-                let package = at.open()?.pull(
-                    &runtime.runtime()?,
-                    name,
-                    requirement,
-                    &trust_policy(&trust)?,
-                )?;
+                let package = pull(&plugin, &trust, &at, &runtime)?;
                 package.write(&dir)?;
                 writeln!(
                     out,
@@ -327,13 +332,7 @@ impl CatalogCommand {
                 at,
                 runtime,
             } => {
-                let (name, requirement) = split(&plugin);
-                let package = at.open()?.pull(
-                    &runtime.runtime()?,
-                    name,
-                    requirement,
-                    &trust_policy(&trust)?,
-                )?;
+                let package = pull(&plugin, &trust, &at, &runtime)?;
                 writeln!(
                     out,
                     "{} OK: component and manifest intact, signed by a trusted key, manifest matches the component",
