@@ -29,6 +29,7 @@ use crate::keys::PublicKey;
 use crate::plugin::Runtime;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Why a host refuses a package. Nothing is run or cached then.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -161,9 +162,20 @@ pub struct Release {
     pub yanked: Option<String>,
 }
 
+/// The catalogue at `location`: a directory path (created if absent).
+/// Every kind of location is opened here, so the CLI, the host and the
+/// tests name a catalogue the same way.
+///
+/// # Errors
+///
+/// If the location cannot be opened.
+pub fn open(location: &str) -> Result<Arc<dyn Catalog>, CatalogError> {
+    Ok(Arc::new(DirectoryCatalog::open(location)?))
+}
+
 /// Where packages live. Every location stores them by content and hands
 /// them out only through [`Catalog::pull`], verified.
-pub trait Catalog {
+pub trait Catalog: Send + Sync {
     /// Publishes a package (its signatures with it). Publishing the same
     /// content again adds its new signatures; other content under a
     /// published `name@version` is refused.

@@ -4,11 +4,12 @@
 
 use super::RuntimeArgs;
 use anyhow::Context as _;
-use docket_host::catalog::{About, Catalog, DirectoryCatalog, Manifest, Package, TrustPolicy};
+use docket_host::catalog::{About, Catalog, Manifest, Package, TrustPolicy};
 use docket_host::keys::SigningKey;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Publisher keys.
 #[derive(clap::Subcommand)]
@@ -117,14 +118,14 @@ impl SignCommand {
 /// Where the catalogue and the trust policy are.
 #[derive(clap::Args)]
 pub struct CatalogArgs {
-    /// The catalogue directory.
+    /// The catalogue: a directory.
     #[arg(long, env = "DOCKET_CATALOG", default_value = "catalog", global = true)]
-    catalog: PathBuf,
+    catalog: String,
 }
 
 impl CatalogArgs {
-    fn open(&self) -> anyhow::Result<DirectoryCatalog> {
-        Ok(DirectoryCatalog::open(&self.catalog)?)
+    fn open(&self) -> anyhow::Result<Arc<dyn Catalog>> {
+        Ok(docket_host::catalog::open(&self.catalog)?)
     }
 }
 
