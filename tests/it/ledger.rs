@@ -372,8 +372,11 @@ fn a_store_from_before_the_ledger_gets_its_history_chained_on_open() {
         .filter(|i| i.entry.kind == ledger::EntryKind::Plugin)
         .count() as u64;
     let conn = rusqlite::Connection::open(signed.path()).unwrap();
-    conn.execute_batch("DROP TABLE ledger; DROP TABLE checkpoints; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE ledger; DROP TABLE checkpoints; ALTER TABLE deployments DROP COLUMN pins; \
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
     let store = signed.store();
     let report = ledger::verify(&store, None, None).unwrap();

@@ -6,6 +6,7 @@
 //! test` builds them and then runs this suite.
 
 mod catalog;
+mod catalog_deploy;
 mod cli;
 mod cli_cases;
 mod crash;

@@ -6,7 +6,7 @@
 
 use docket_host::store::{
     Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Durability, Ending, Error,
-    Event, Millis, OutboxEntry, ParentRef, Recorded, Sqlite, StoredProblem, Verdict, Write,
+    Event, Millis, OutboxEntry, ParentRef, Pin, Recorded, Sqlite, StoredProblem, Verdict, Write,
 };
 use serde_json::json;
 use std::path::Path;
@@ -151,6 +151,12 @@ fn deployment(workflow: &str, version: u32, source: &str) -> Deployment {
         source: source.to_owned(),
         digest: format!("sha256-of-{source}"),
         deployed_at: T0,
+        pins: vec![Pin {
+            plugin: "validate-schema".to_owned(),
+            requirement: "^1.2".to_owned(),
+            version: "1.2.3".to_owned(),
+            sha256: "ab".repeat(32),
+        }],
     }
 }
 
@@ -1144,14 +1150,14 @@ fn sqlite_refuses_a_newer_or_foreign_schema() {
         "closing checkpoints the WAL"
     );
 
-    patch_header(&path, USER_VERSION, 3);
+    patch_header(&path, USER_VERSION, 4);
     let message = open_error(&path);
     assert!(
-        message.contains("newer docket (store schema 3"),
+        message.contains("newer docket (store schema 4"),
         "{message}"
     );
 
-    patch_header(&path, USER_VERSION, 2);
+    patch_header(&path, USER_VERSION, 3);
     Sqlite::open(&path, Durability::Full).unwrap();
 
     patch_header(&path, APPLICATION_ID, 0);

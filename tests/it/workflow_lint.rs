@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::Output;
 
 /// Every diagnostic code; each must appear in some fixture's expected output.
+/// (The two that need a catalogue, `refused-plugin` and
+/// `plugin-unavailable`, are asserted in `catalog_deploy.rs`.)
 const CODES: &[&str] = &[
     "syntax",
     "schema",

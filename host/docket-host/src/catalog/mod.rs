@@ -9,6 +9,8 @@
 //! - [`Catalog`]: where packages live, stored by content (sha256), names
 //!   and versions pointing to digests; [`DirectoryCatalog`] for a shared
 //!   drive or an air-gapped site.
+//! - [`CatalogSource`]: a host's plugins taken from a catalogue, verified,
+//!   and cached locally by digest.
 //!
 //! [`Catalog::pull`] hands out a package only after [`Package::verify`]:
 //! a changed byte, a missing, bad or untrusted signature, a yanked version
@@ -17,12 +19,14 @@
 
 mod directory;
 mod package;
+mod source;
 mod trust;
 
 pub use directory::DirectoryCatalog;
 pub use package::{
     About, ComponentRef, MANIFEST_FORMAT, Manifest, Package, Signature, signed_statement,
 };
+pub use source::CatalogSource;
 pub use trust::{PolicyError, Publisher, TrustPolicy};
 
 use crate::keys::PublicKey;

@@ -13,14 +13,15 @@
 use super::advance::{Effect, PluginRun, Tx};
 use super::clock::{Clock, from_millis, to_millis};
 use super::outbox::Deliver;
+use super::plugins::{Pinned, PluginSource};
 use super::state::{CaseState, scope_of};
 use super::{CaseView, Decision, DeployError, Error, Refusal, Retained, StartCase, Started};
 use crate::plugin::{Grants, Limits, Plugin, StepContext};
 use crate::store::{
-    Backend, CaseFilter, CaseRow, Deployment, Ending, Event, Millis, OutboxEntry, ParentRef,
+    Backend, CaseFilter, CaseRow, Deployment, Ending, Event, Millis, OutboxEntry, ParentRef, Pin,
     Recorded, Verdict, Write,
 };
-use crate::workflow::{self, PluginFacts, StepKind, Workflow};
+use crate::workflow::{self, StepKind, Workflow};
 use crossbeam_channel::{Receiver, Sender};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -89,6 +90,8 @@ impl std::fmt::Debug for Host {
 struct Deployed {
     workflow: Arc<Workflow>,
     plugins: HashMap<String, Plugin>,
+    /// What each `uses:` requirement resolved to, sorted.
+    pins: Vec<Pin>,
     input_schema: Option<(boon::Schemas, boon::SchemaIndex)>,
 }
 
@@ -132,18 +135,6 @@ pub struct CommitStats {
     pub transactions: u64,
     /// Journal events they wrote.
     pub events: u64,
-}
-
-/// Where a host finds the plugins workflows name.
-pub trait PluginSource: PluginFacts + Send + Sync {
-    /// The plugin `name` matching the semver requirement `version`.
-    fn plugin(&self, name: &str, version: &str) -> Option<Plugin>;
-}
-
-impl PluginSource for crate::plugin::Directory {
-    fn plugin(&self, name: &str, version: &str) -> Option<Plugin> {
-        self.find(name, version).cloned()
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,8 +216,10 @@ impl Host {
         Ok(host)
     }
 
-    /// Checks a workflow definition and records it as a new version.
-    /// Deploying the same source again changes nothing.
+    /// Checks a workflow definition and records it as a new version, with
+    /// the exact plugin bytes each step resolved to: a case of this version
+    /// runs those, whatever is published later. Deploying the same source
+    /// again changes nothing, not even what its plugins resolve to.
     ///
     /// # Errors
     ///
@@ -238,13 +231,26 @@ impl Host {
     pub fn deploy(&self, source: &str) -> Result<Arc<Workflow>, DeployError> {
         let workflow =
             workflow::compile(source, self.inner.plugins.as_ref()).map_err(DeployError::Invalid)?;
+        let digest = hex::encode(crate::ledger::sha256(source.as_bytes()));
+        if let Some(existing) = self
+            .inner
+            .store
+            .deployment(&workflow.name, Some(workflow.version))
+            .map_err(DeployError::Store)?
+            && existing.digest == digest
+        {
+            return match self.inner.deployed(&workflow.name, Some(workflow.version)) {
+                Ok(deployed) => Ok(deployed.workflow.clone()),
+                Err(Error::Store(err)) => Err(DeployError::Store(err)),
+                Err(err) => Err(DeployError::Plugin {
+                    step: String::new(),
+                    message: err.to_string(),
+                }),
+            };
+        }
         check_subflows(&workflow.steps, &*self.inner.store)?;
-        let deployed = self.inner.prepare(workflow)?;
+        let deployed = self.inner.prepare(workflow, self.inner.plugins.as_ref())?;
         let workflow = deployed.workflow.clone();
-        let digest = {
-            use sha2::Digest as _;
-            hex::encode(sha2::Sha256::digest(source.as_bytes()))
-        };
         self.inner
             .store
             .deploy(&Deployment {
@@ -253,6 +259,7 @@ impl Host {
                 source: source.to_owned(),
                 digest,
                 deployed_at: self.inner.clock.now(),
+                pins: deployed.pins.clone(),
             })
             .map_err(DeployError::Store)?;
         self.inner.unsigned.fetch_add(1, Ordering::Relaxed);
@@ -891,27 +898,43 @@ impl Inner {
         if let Some(deployed) = lock(&self.deployed).get(&key) {
             return Ok(deployed.clone());
         }
-        let workflow = workflow::compile(&deployment.source, self.plugins.as_ref()).map_err(
-            |diagnostics| Error::Redeploy {
+        // A deployment from before pins resolves its plugins as it did then.
+        let pinned = Pinned::new(self.plugins.as_ref(), &deployment.pins);
+        let source: &dyn PluginSource = if deployment.pins.is_empty() {
+            self.plugins.as_ref()
+        } else {
+            &pinned
+        };
+        let workflow = workflow::compile(&deployment.source, source).map_err(|diagnostics| {
+            Error::Redeploy {
                 name: deployment.workflow.clone(),
                 version: deployment.version,
                 problems: diagnostics.iter().map(ToString::to_string).collect(),
-            },
-        )?;
-        let deployed = self.prepare(workflow).map_err(|err| Error::Redeploy {
-            name: deployment.workflow.clone(),
-            version: deployment.version,
-            problems: vec![err.to_string()],
+            }
         })?;
+        let deployed = self
+            .prepare(workflow, source)
+            .map_err(|err| Error::Redeploy {
+                name: deployment.workflow.clone(),
+                version: deployment.version,
+                problems: vec![err.to_string()],
+            })?;
         lock(&self.deployed).insert(key, deployed.clone());
         Ok(deployed)
     }
 
-    /// Loads a plugin for every plugin step, with the step's grants, and
-    /// compiles the input schema.
-    fn prepare(&self, workflow: Workflow) -> Result<Arc<Deployed>, DeployError> {
+    /// Loads a plugin for every plugin step from `source`, with the step's
+    /// grants, and compiles the input schema.
+    fn prepare(
+        &self,
+        workflow: Workflow,
+        source: &dyn PluginSource,
+    ) -> Result<Arc<Deployed>, DeployError> {
         let mut plugins = HashMap::new();
-        collect_plugins(&workflow.steps, "", self.plugins.as_ref(), &mut plugins)?;
+        let mut pins = Vec::new();
+        collect_plugins(&workflow.steps, "", source, &mut plugins, &mut pins)?;
+        pins.sort();
+        pins.dedup();
         for plugin in plugins.values() {
             let info = plugin.info();
             self.store
@@ -942,6 +965,7 @@ impl Inner {
         Ok(Arc::new(Deployed {
             workflow: Arc::new(workflow),
             plugins,
+            pins,
             input_schema,
         }))
     }
@@ -1427,6 +1451,7 @@ fn collect_plugins(
     scope: &str,
     source: &dyn PluginSource,
     out: &mut HashMap<String, Plugin>,
+    pins: &mut Vec<Pin>,
 ) -> Result<(), DeployError> {
     for step in steps {
         let path = super::state::path_in(scope, &step.id);
@@ -1434,13 +1459,16 @@ fn collect_plugins(
             StepKind::Plugin(plugin_step) => {
                 let plugin = source
                     .plugin(&plugin_step.plugin, &plugin_step.version)
-                    .ok_or_else(|| DeployError::Plugin {
+                    .map_err(|problem| DeployError::Plugin {
                         step: path.clone(),
-                        message: format!(
-                            "no plugin `{}` matching version `{}`",
-                            plugin_step.plugin, plugin_step.version
-                        ),
+                        message: problem.to_string(),
                     })?;
+                pins.push(Pin {
+                    plugin: plugin_step.plugin.clone(),
+                    requirement: plugin_step.version.clone(),
+                    version: plugin.info().version.clone(),
+                    sha256: plugin.digest().to_hex(),
+                });
                 let mut grants = Grants::default();
                 for capability in &plugin_step.grant {
                     grants = grants.grant(*capability);
@@ -1463,6 +1491,7 @@ fn collect_plugins(
                         &format!("{path}/{}", branch.name),
                         source,
                         out,
+                        pins,
                     )?;
                 }
             }

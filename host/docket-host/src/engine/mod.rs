@@ -15,6 +15,7 @@ mod clock;
 mod explain;
 mod host;
 mod outbox;
+mod plugins;
 mod state;
 mod timeline;
 
@@ -22,8 +23,9 @@ pub use clock::{
     Clock, ManualClock, SystemClock, duration_millis, from_millis, rfc3339, to_millis,
 };
 pub use explain::{Decided, Explanation, Replay};
-pub use host::{CommitStats, Host, HostConfig, PluginSource};
+pub use host::{CommitStats, Host, HostConfig};
 pub use outbox::{Deliver, LogOnly, Mailbox};
+pub use plugins::PluginSource;
 pub use timeline::{format_offset, timeline};
 
 pub(crate) use state::merge_into;

@@ -197,15 +197,26 @@ pub fn event_record_of(
 }
 
 /// The record of a deployment; `source` is hashed, so an edited source no
-/// longer matches.
-pub fn deployment_record(workflow: &str, version: u32, source: &str, deployed_at: Millis) -> Value {
-    json!({
+/// longer matches. `pins` (the plugin bytes its steps run) are left out
+/// when there are none, so deployments recorded before pinning still verify.
+pub fn deployment_record(
+    workflow: &str,
+    version: u32,
+    source: &str,
+    deployed_at: Millis,
+    pins: &[crate::store::Pin],
+) -> Value {
+    let mut record = json!({
         "type": "deployment",
         "workflow": workflow,
         "version": version,
         "source_sha256": hex::encode(sha256(source.as_bytes())),
         "deployed_at": deployed_at,
-    })
+    });
+    if !pins.is_empty() {
+        record["plugins"] = json!(pins);
+    }
+    record
 }
 
 /// The record of a plugin's first load.

@@ -11,6 +11,7 @@ use super::limits::Limits;
 use super::plugin::{ConfigError, LoadError, Plugin};
 use super::runtime::Runtime;
 use crate::Json;
+use crate::store::Pin;
 use crate::workflow::{PluginFacts, PluginProblem};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -217,6 +218,84 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// Why nothing matches `name` at `requirement`, naming what there is.
+    fn missing(&self, name: &str, requirement: &str) -> PluginProblem {
+        let versions = self.versions(name);
+        if versions.is_empty() {
+            let known: Vec<String> = self.plugins.keys().map(|k| format!("`{k}`")).collect();
+            return PluginProblem::Unknown(if known.is_empty() {
+                "there is no plugin of that name (there are no plugins at all)".to_owned()
+            } else {
+                format!(
+                    "there is no plugin of that name (there are {})",
+                    known.join(", ")
+                )
+            });
+        }
+        let versions: Vec<String> = versions.iter().map(|v| format!("`{v}`")).collect();
+        PluginProblem::UnknownVersion(format!(
+            "no version of plugin `{name}` matches `{requirement}` (there {} {})",
+            if versions.len() == 1 { "is" } else { "are" },
+            versions.join(", ")
+        ))
+    }
+
+    /// The plugin `name` matching `requirement`, or why there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`PluginProblem::Unknown`] or [`PluginProblem::UnknownVersion`].
+    pub fn resolve(&self, name: &str, requirement: &str) -> Result<&Plugin, PluginProblem> {
+        self.find(name, requirement)
+            .ok_or_else(|| self.missing(name, requirement))
+    }
+
+    /// Exactly the plugin `pin` names: its version, with its bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`PluginProblem::Unavailable`] when the directory no longer has
+    /// that version, or its file now has other bytes.
+    pub fn pinned(&self, pin: &Pin) -> Result<&Plugin, PluginProblem> {
+        let found = self.find(&pin.plugin, &format!("={}", pin.version));
+        match found {
+            Some(plugin) if plugin.digest().to_hex() == pin.sha256 => Ok(plugin),
+            Some(plugin) => Err(PluginProblem::Unavailable(format!(
+                "`{}@{}` was deployed with sha256 {}, but its file in `{}` now has sha256 {}; deploy a new version of the workflow to use the new build",
+                pin.plugin,
+                pin.version,
+                pin.sha256,
+                self.dir.display(),
+                plugin.digest().to_hex()
+            ))),
+            None => Err(PluginProblem::Unavailable(format!(
+                "`{}@{}` (sha256 {}) was deployed, but `{}` no longer has that version",
+                pin.plugin,
+                pin.version,
+                pin.sha256,
+                self.dir.display()
+            ))),
+        }
+    }
+}
+
+/// The routes `plugin` can take with `config`, or why the config is wrong.
+///
+/// # Errors
+///
+/// [`PluginProblem::BadConfig`].
+pub fn routes_for(plugin: &Plugin, config: &Json) -> Result<Vec<String>, PluginProblem> {
+    plugin
+        .check_config(config, &Limits::default())
+        .map_err(|err| match err {
+            ConfigError::Invalid(reason) => PluginProblem::BadConfig(reason),
+            ConfigError::Failed(failure) => {
+                PluginProblem::BadConfig(format!("checking it failed: {failure}"))
+            }
+        })
+}
+
 impl PluginFacts for Directory {
     fn routes(
         &self,
@@ -224,33 +303,6 @@ impl PluginFacts for Directory {
         version: &str,
         config: &Json,
     ) -> Result<Vec<String>, PluginProblem> {
-        let Some(plugin) = self.find(name, version) else {
-            let versions = self.versions(name);
-            if versions.is_empty() {
-                let known: Vec<String> = self.plugins.keys().map(|k| format!("`{k}`")).collect();
-                return Err(PluginProblem::Unknown(if known.is_empty() {
-                    "there is no plugin of that name (there are no plugins at all)".to_owned()
-                } else {
-                    format!(
-                        "there is no plugin of that name (there are {})",
-                        known.join(", ")
-                    )
-                }));
-            }
-            let versions: Vec<String> = versions.iter().map(|v| format!("`{v}`")).collect();
-            return Err(PluginProblem::UnknownVersion(format!(
-                "no version of plugin `{name}` matches `{version}` (there {} {})",
-                if versions.len() == 1 { "is" } else { "are" },
-                versions.join(", ")
-            )));
-        };
-        plugin
-            .check_config(config, &Limits::default())
-            .map_err(|err| match err {
-                ConfigError::Invalid(reason) => PluginProblem::BadConfig(reason),
-                ConfigError::Failed(failure) => {
-                    PluginProblem::BadConfig(format!("checking it failed: {failure}"))
-                }
-            })
+        routes_for(self.resolve(name, version)?, config)
     }
 }

@@ -46,7 +46,7 @@ mod runtime;
 mod sandbox;
 mod types;
 
-pub use directory::{Directory, DirectoryError};
+pub use directory::{Directory, DirectoryError, routes_for};
 pub use failure::{StepError, StepFailure};
 pub use grants::{Capability, Grants, UnknownCapability};
 pub use limits::Limits;

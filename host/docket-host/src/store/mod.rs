@@ -87,6 +87,24 @@ pub struct Deployment {
     pub digest: String,
     /// When it was deployed.
     pub deployed_at: Millis,
+    /// The exact plugin bytes its steps run, resolved when it was deployed,
+    /// sorted. Empty for a deployment made before docket pinned plugins.
+    pub pins: Vec<Pin>,
+}
+
+/// What a `uses:` requirement resolved to when a workflow was deployed: the
+/// plugin a case of that deployment runs, whatever is published later.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The semver requirement the definition wrote (`^1.2`).
+    pub requirement: String,
+    /// The version it resolved to.
+    pub version: String,
+    /// sha256 of the component's bytes, hex.
+    pub sha256: String,
 }
 
 /// Where a case is.

@@ -6,11 +6,11 @@
 //! pool of separate connections, so (WAL being what it is) a reader never
 //! waits for the writer and sees only committed batches.
 //!
-//! The layout (store schema 1, kept in `PRAGMA user_version`; the file is
+//! The layout (store schema 3, kept in `PRAGMA user_version`; the file is
 //! marked as a docket store by `PRAGMA application_id`):
 //!
-//! - `deployments(workflow, version, source, digest, deployed_at)`, keyed by
-//!   workflow and version;
+//! - `deployments(workflow, version, source, digest, deployed_at, pins)`,
+//!   keyed by workflow and version, `pins` a JSON array of [`Pin`]s;
 //! - `cases`: the [`CaseRow`] of every case, with an integer `n` in
 //!   insertion order that breaks ties between cases created in the same
 //!   millisecond. `waiting_roles` is a JSON array, read back as is;
@@ -28,12 +28,13 @@
 //!
 //! Store schema 2 added the last two tables; opening a schema-1 file
 //! creates them and enters its deployments and events into the chain, in
-//! the order they happened.
+//! the order they happened. Schema 3 added `deployments.pins` (empty for
+//! older deployments, which then resolve their plugins as before).
 
 use super::event::{Millis, Recorded, SCHEMA_VERSION};
 use super::{
-    Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Error, OutboxEntry, Purged,
-    Unledgered, Write,
+    Backend, CaseFilter, CaseRow, CaseStatus, CaseUpdate, Deployment, Error, OutboxEntry, Pin,
+    Purged, Unledgered, Write,
 };
 use crate::ledger::{self, Checkpoint, Entry, EntryKind, Hash, Item};
 use rusqlite::{
@@ -55,7 +56,7 @@ pub enum Durability {
 }
 
 /// The layout this build writes and reads, in `PRAGMA user_version`.
-const STORE_SCHEMA: i64 = 2;
+const STORE_SCHEMA: i64 = 3;
 
 /// `PRAGMA application_id` of a docket store: "dkt1".
 const APPLICATION_ID: i64 = 0x646b_7431;
@@ -75,6 +76,9 @@ const STATEMENT_CACHE: usize = 64;
 /// and sort.
 const UNFINISHED: &str = "status IN ('running', 'waiting')";
 
+/// Schema 3's addition to an older file.
+const ADD_PINS: &str = "ALTER TABLE deployments ADD COLUMN pins TEXT NOT NULL DEFAULT '[]';";
+
 const SCHEMA: &str = "
 CREATE TABLE deployments (
     workflow    TEXT    NOT NULL,
@@ -82,6 +86,7 @@ CREATE TABLE deployments (
     source      TEXT    NOT NULL,
     digest      TEXT    NOT NULL,
     deployed_at INTEGER NOT NULL,
+    pins        TEXT    NOT NULL DEFAULT '[]',
     PRIMARY KEY (workflow, version)
 );
 
@@ -323,10 +328,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
             tx.pragma_update(None, "user_version", STORE_SCHEMA)
                 .map_err(open_error(path, "create the tables in"))?;
         }
-        1 if application == APPLICATION_ID => {
-            tx.execute_batch(LEDGER_SCHEMA)
+        1 | 2 if application == APPLICATION_ID => {
+            if version == 1 {
+                tx.execute_batch(LEDGER_SCHEMA)
+                    .map_err(open_error(path, "upgrade"))?;
+                enter_history(&tx)?;
+            }
+            tx.execute_batch(ADD_PINS)
                 .map_err(open_error(path, "upgrade"))?;
-            enter_history(&tx)?;
             tx.pragma_update(None, "user_version", STORE_SCHEMA)
                 .map_err(open_error(path, "upgrade"))?;
         }
@@ -410,8 +419,8 @@ impl Backend for Sqlite {
             }),
             None => {
                 tx.prepare_cached(
-                    "INSERT INTO deployments (workflow, version, source, digest, deployed_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO deployments (workflow, version, source, digest, deployed_at, pins) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -420,6 +429,7 @@ impl Backend for Sqlite {
                         deployment.source,
                         deployment.digest,
                         deployment.deployed_at,
+                        pins_text(&deployment.pins),
                     ])
                 })
                 .map_err(|err| db(&what())(err))?;
@@ -428,6 +438,7 @@ impl Backend for Sqlite {
                     deployment.version,
                     &deployment.source,
                     deployment.deployed_at,
+                    &deployment.pins,
                 );
                 Chain::head(&tx)?.append(
                     &tx,
@@ -451,7 +462,7 @@ impl Backend for Sqlite {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT workflow, version, source, digest, deployed_at FROM deployments \
+                    "SELECT workflow, version, source, digest, deployed_at, pins FROM deployments \
                      WHERE workflow = ?1 AND (?2 IS NULL OR version = ?2) \
                      ORDER BY version DESC LIMIT 1",
                 )
@@ -469,7 +480,7 @@ impl Backend for Sqlite {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT workflow, version, source, digest, deployed_at FROM deployments \
+                    "SELECT workflow, version, source, digest, deployed_at, pins FROM deployments \
                      ORDER BY workflow, version",
                 )
                 .map_err(db(what))?;
@@ -678,7 +689,7 @@ impl Backend for Sqlite {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT l.position, l.kind, l.subject, l.seq, l.record, l.prev, l.content, l.hash, \
-                            j.at, j.schema_version, j.event, d.source, d.deployed_at \
+                            j.at, j.schema_version, j.event, d.source, d.deployed_at, d.pins \
                      FROM ledger l \
                      LEFT JOIN journal j ON l.kind = 'event' AND j.case_id = l.subject AND j.seq = l.seq \
                      LEFT JOIN deployments d ON l.kind = 'deployment' AND d.workflow = l.subject AND d.version = l.seq \
@@ -701,7 +712,7 @@ impl Backend for Sqlite {
                             None => None,
                         },
                         deployment: match row.get::<_, Option<String>>(11)? {
-                            Some(source) => Some((source, row.get(12)?)),
+                            Some(source) => Some((source, row.get(12)?, row.get(13)?)),
                             None => None,
                         },
                     })
@@ -966,8 +977,8 @@ struct RawItem {
     hash: Vec<u8>,
     /// `at`, `schema_version`, `event` of the journal row.
     event: Option<(Millis, u32, String)>,
-    /// `source`, `deployed_at` of the deployments row.
-    deployment: Option<(String, Millis)>,
+    /// `source`, `deployed_at`, `pins` of the deployments row.
+    deployment: Option<(String, Millis, String)>,
 }
 
 impl RawItem {
@@ -989,11 +1000,32 @@ impl RawItem {
                     &event,
                 )
             }),
-            EntryKind::Deployment => self.deployment.map(|(source, deployed_at)| {
+            EntryKind::Deployment => self.deployment.map(|(source, deployed_at, pins)| {
                 let version = seq
                     .and_then(|seq| u32::try_from(seq).ok())
                     .unwrap_or_default();
-                ledger::deployment_record(&self.subject, version, &source, deployed_at)
+                match serde_json::from_str::<Vec<Pin>>(&pins) {
+                    Ok(pins) => ledger::deployment_record(
+                        &self.subject,
+                        version,
+                        &source,
+                        deployed_at,
+                        &pins,
+                    ),
+                    // Unreadable pins were changed behind the store's back:
+                    // keep the text, so the entry reports as modified.
+                    Err(_) => {
+                        let mut record = ledger::deployment_record(
+                            &self.subject,
+                            version,
+                            &source,
+                            deployed_at,
+                            &[],
+                        );
+                        record["plugins"] = Value::String(pins);
+                        record
+                    }
+                }
             }),
             EntryKind::Plugin | EntryKind::Purge => self
                 .record
@@ -1168,7 +1200,7 @@ fn enter_history(tx: &Transaction<'_>) -> Result<(), Error> {
         })
         .map_err(db(what))?;
     for (workflow, version, source, deployed_at) in deployments {
-        let record = ledger::deployment_record(&workflow, version, &source, deployed_at);
+        let record = ledger::deployment_record(&workflow, version, &source, deployed_at, &[]);
         chain.append(
             tx,
             EntryKind::Deployment,
@@ -1459,6 +1491,11 @@ impl RawCase {
     }
 }
 
+/// `pins` as the deployments row keeps them.
+fn pins_text(pins: &[Pin]) -> String {
+    serde_json::to_string(pins).unwrap_or_else(|_| "[]".to_owned())
+}
+
 /// A `deployments` row as stored.
 struct RawDeployment {
     workflow: String,
@@ -1466,6 +1503,7 @@ struct RawDeployment {
     source: String,
     digest: String,
     deployed_at: Millis,
+    pins: String,
 }
 
 impl RawDeployment {
@@ -1476,6 +1514,7 @@ impl RawDeployment {
             source: row.get(2)?,
             digest: row.get(3)?,
             deployed_at: row.get(4)?,
+            pins: row.get(5)?,
         })
     }
 
@@ -1486,12 +1525,19 @@ impl RawDeployment {
                 self.workflow, self.version
             ))
         })?;
+        let pins = serde_json::from_str(&self.pins).map_err(|err| {
+            Error::Corrupt(format!(
+                "the plugin pins of version {version} of `{}` are unreadable: {err}",
+                self.workflow
+            ))
+        })?;
         Ok(Deployment {
             workflow: self.workflow,
             version,
             source: self.source,
             digest: self.digest,
             deployed_at: self.deployed_at,
+            pins,
         })
     }
 }

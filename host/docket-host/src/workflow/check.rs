@@ -42,6 +42,8 @@
 //! | `wait-kind` | a wait with none or several of `signal`, `for`, `until` |
 //! | `unknown-public-field` | a `public` field the input schema does not declare as a property |
 //! | `empty-title` | a step `title` or `department` that is empty |
+//! | `refused-plugin` | a catalogue's plugin the host refuses: unsigned, a bad or untrusted signature, changed bytes, yanked, a manifest that misstates it |
+//! | `plugin-unavailable` | the catalogue cannot be reached and the cache lacks the plugin |
 
 use super::model::{RetryPolicy, Step, StepKind, Target, Wait, Workflow};
 use super::node::{Lenient, Sp};

@@ -86,6 +86,26 @@ pub enum PluginProblem {
     UnknownVersion(String),
     /// The plugin rejects the config.
     BadConfig(String),
+    /// The catalogue has the plugin, but the host refuses it: unsigned, a
+    /// bad or untrusted signature, changed bytes, a yanked version, a
+    /// manifest that misstates the component.
+    Refused(String),
+    /// The plugin cannot be had now: the catalogue cannot be reached and
+    /// the local cache does not have it, or the exact bytes a deployment
+    /// pinned are gone.
+    Unavailable(String),
+}
+
+impl fmt::Display for PluginProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginProblem::Unknown(reason)
+            | PluginProblem::UnknownVersion(reason)
+            | PluginProblem::Refused(reason)
+            | PluginProblem::Unavailable(reason) => f.write_str(reason),
+            PluginProblem::BadConfig(reason) => write!(f, "it rejects its config: {reason}"),
+        }
+    }
 }
 
 /// Parses and checks a workflow definition.

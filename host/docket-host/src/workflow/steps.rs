@@ -110,6 +110,22 @@ impl Checker<'_> {
                     def.with.as_ref().map_or(uses.span, |with| with.span),
                     format!("step `{id}`: plugin `{name}` rejects its config: {reason}"),
                 ),
+                Err(PluginProblem::Refused(reason)) => self.report(
+                    "refused-plugin",
+                    uses.span,
+                    format!(
+                        "step `{id}` uses `{}`, which this host refuses: {reason}",
+                        uses.value.trim()
+                    ),
+                ),
+                Err(PluginProblem::Unavailable(reason)) => self.report(
+                    "plugin-unavailable",
+                    uses.span,
+                    format!(
+                        "step `{id}` uses `{}`, which cannot be had: {reason}",
+                        uses.value.trim()
+                    ),
+                ),
             }
         }
 

@@ -3,12 +3,35 @@
 
 use super::RuntimeArgs;
 use anyhow::Context as _;
-use docket_host::engine::{Clock, Host, HostConfig, Mailbox, ManualClock, SystemClock};
+use docket_host::catalog::{CatalogSource, TrustPolicy};
+use docket_host::engine::{
+    Clock, Host, HostConfig, Mailbox, ManualClock, PluginSource, SystemClock,
+};
 use docket_host::ledger::SigningKey;
-use docket_host::plugin::Directory;
+use docket_host::plugin::{Directory, Runtime};
 use docket_host::store::{Durability, Sqlite};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The plugins of the catalogue at `location` that the trust policy at
+/// `trust` accepts, cached in `cache`.
+pub fn catalog_source(
+    runtime: Runtime,
+    location: &str,
+    trust: Option<&Path>,
+    cache: &Path,
+) -> anyhow::Result<CatalogSource> {
+    let Some(trust) = trust else {
+        anyhow::bail!(
+            "`--catalog {location}` needs `--trust FILE`: a host runs only plugins signed by publishers its trust policy names"
+        );
+    };
+    let policy = TrustPolicy::load(trust)?;
+    let catalog = docket_host::catalog::open(location)
+        .with_context(|| format!("cannot open the catalogue `{location}`"))?;
+    CatalogSource::new(runtime, catalog, policy, cache)
+        .with_context(|| format!("cannot use `{}` as the plugin cache", cache.display()))
+}
 
 /// Options of every subcommand that opens a host.
 #[derive(clap::Args)]
@@ -24,6 +47,26 @@ pub struct HostArgs {
         global = true
     )]
     pub plugins: PathBuf,
+    /// Take plugins from this catalogue (a directory, or a registry:
+    /// `oci://host/namespace`) instead of `--plugins`, each checked against
+    /// `--trust`.
+    // Its own variable, so that `DOCKET_CATALOG`, which the `catalog`
+    // commands use, does not switch where a host's plugins come from.
+    #[arg(
+        long,
+        env = "DOCKET_PLUGIN_CATALOG",
+        global = true,
+        value_name = "LOCATION"
+    )]
+    pub catalog: Option<String>,
+    /// The trust policy (YAML) that plugins from `--catalog` must satisfy.
+    #[arg(long, env = "DOCKET_TRUST", global = true, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// Where plugins pulled from `--catalog` are kept, by digest, so a
+    /// restart or a lost connection still finds them [default: the
+    /// store's path with `.plugin-cache`].
+    #[arg(long, env = "DOCKET_PLUGIN_CACHE", global = true, value_name = "DIR")]
+    pub plugin_cache: Option<PathBuf>,
     /// Where delivered notifications are appended, one JSON object per
     /// line [default: the store's path with `.mailbox.jsonl`].
     #[arg(long, env = "DOCKET_MAILBOX", global = true)]
@@ -44,9 +87,7 @@ pub struct HostArgs {
 impl HostArgs {
     /// Opens the host, recovering what the last process left in flight.
     pub fn open(&self) -> anyhow::Result<Host> {
-        let runtime = self.runtime.runtime()?;
-        let plugins = Directory::open(&runtime, &self.plugins)
-            .with_context(|| format!("cannot load the plugins in `{}`", self.plugins.display()))?;
+        let plugins = self.plugin_source()?;
         let store = Sqlite::open(&self.store, Durability::Full)
             .with_context(|| format!("cannot open the store `{}`", self.store.display()))?;
         let mailbox_path = self
@@ -62,11 +103,33 @@ impl HostArgs {
         };
         Ok(Host::open(
             Arc::new(store),
-            Arc::new(plugins),
+            plugins,
             clock,
             Arc::new(mailbox),
             config,
         )?)
+    }
+
+    /// The plugins: the `--catalog`, checked against `--trust`, or the
+    /// `--plugins` directory.
+    pub fn plugin_source(&self) -> anyhow::Result<Arc<dyn PluginSource>> {
+        let runtime = self.runtime.runtime()?;
+        let Some(location) = &self.catalog else {
+            let plugins = Directory::open(&runtime, &self.plugins).with_context(|| {
+                format!("cannot load the plugins in `{}`", self.plugins.display())
+            })?;
+            return Ok(Arc::new(plugins));
+        };
+        let cache = self
+            .plugin_cache
+            .clone()
+            .unwrap_or_else(|| self.beside_store(".plugin-cache"));
+        Ok(Arc::new(catalog_source(
+            runtime,
+            location,
+            self.trust.as_deref(),
+            &cache,
+        )?))
     }
 
     /// The system clock, or the time `--now` fixes.

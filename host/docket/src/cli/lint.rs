@@ -32,6 +32,16 @@ pub struct PluginArgs {
     /// [default: target/plugins, where `cargo xtask plugins` puts them, if it exists].
     #[arg(long, env = "DOCKET_PLUGINS")]
     plugins: Option<PathBuf>,
+    /// Check against the plugins of this catalogue (a directory, or a
+    /// registry) that `--trust` accepts, as a host deploying from it would.
+    #[arg(long, env = "DOCKET_PLUGIN_CATALOG", value_name = "LOCATION")]
+    catalog: Option<String>,
+    /// The trust policy (YAML) for `--catalog`.
+    #[arg(long, env = "DOCKET_TRUST", value_name = "FILE")]
+    trust: Option<PathBuf>,
+    /// Where plugins pulled from `--catalog` are kept [default: `docket-plugin-cache` in the system's temporary directory].
+    #[arg(long, env = "DOCKET_PLUGIN_CACHE", value_name = "DIR")]
+    plugin_cache: Option<PathBuf>,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -68,15 +78,28 @@ impl PluginArgs {
             Some(dir) => Some(dir.clone()),
             None => Some(PathBuf::from(DEFAULT_PLUGINS)).filter(|dir| dir.is_dir()),
         };
-        let result = match dir {
-            Some(dir) => {
+        let result = match (&self.catalog, dir) {
+            (Some(location), _) => {
+                let cache = self
+                    .plugin_cache
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("docket-plugin-cache"));
+                let plugins = super::host::catalog_source(
+                    self.runtime.runtime()?,
+                    location,
+                    self.trust.as_deref(),
+                    &cache,
+                )?;
+                workflow::compile(&source, &plugins)
+            }
+            (None, Some(dir)) => {
                 let runtime = self.runtime.runtime()?;
                 let directory = Directory::open(&runtime, &dir).with_context(|| {
                     format!("failed to open the plugin directory `{}`", dir.display())
                 })?;
                 workflow::compile(&source, &directory)
             }
-            None => workflow::compile(&source, &NoPlugins),
+            (None, None) => workflow::compile(&source, &NoPlugins),
         };
         Ok(Compiled {
             path: path.display().to_string(),
