@@ -8,13 +8,19 @@
 //! the plugins first).
 
 use anyhow::Context as _;
+use docket_host::catalog::{
+    About, Catalog as _, CatalogError, CatalogSource, DirectoryCatalog, Package, Refusal,
+    TrustPolicy,
+};
 use docket_host::engine::{
     Decision, Host, HostConfig, Mailbox, ManualClock, StartCase, format_offset,
 };
 use docket_host::insight;
 use docket_host::ledger::{self, SigningKey};
-use docket_host::plugin::{Directory, Runtime, RuntimeConfig};
-use docket_host::store::{CaseFilter, CaseStatus, Durability, Ending, Event, Sqlite, Verdict};
+use docket_host::plugin::{Runtime, RuntimeConfig};
+use docket_host::store::{
+    Backend as _, CaseFilter, CaseStatus, Durability, Ending, Event, Sqlite, Verdict,
+};
 use docket_host::tracking;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -24,6 +30,71 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const DAY: Duration = Duration::from_secs(86_400);
+
+/// The platform team packs and signs the plugins the workflow uses and
+/// publishes them to a catalogue directory; the host trusts the team's key
+/// and takes its plugins from the catalogue only, each verified, through a
+/// local cache. A plugin signed by anyone else is refused.
+fn publish_plugins(
+    runtime: &Runtime,
+    workflow: &str,
+    target: &Path,
+    work: &Path,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<Arc<CatalogSource>> {
+    let catalog = DirectoryCatalog::open(work.join("catalog"))?;
+    let platform = SigningKey::load_or_create(&work.join("platform.key"))?;
+    let about = |changelog: &str| About {
+        team: "platform".into(),
+        license: "Apache-2.0".into(),
+        homepage: None,
+        changelog: changelog.into(),
+    };
+    let used = docket_host::workflow::plugins_used(workflow);
+    for name in &used {
+        let path = target.join("plugins").join(format!("{name}.wasm"));
+        let component = std::fs::read(&path).with_context(|| {
+            format!("`{}` is not built: run `cargo xtask demo`", path.display())
+        })?;
+        let mut package = Package::pack(runtime, component, about("First release."))?;
+        package.sign(&platform);
+        catalog.publish(&package)?;
+    }
+    writeln!(
+        out,
+        "catalogue: the platform team published {} signed plugins ({}) to {}",
+        used.len(),
+        used.join(", "),
+        catalog.root().display()
+    )?;
+    let policy = TrustPolicy::trusting("platform", platform.public(), &["*"]);
+
+    // Someone else's build of a plugin, signed with their own key.
+    let mut stranger = Package::pack(
+        runtime,
+        std::fs::read(target.join("plugins/validate-documents.wasm"))?,
+        about("Unreviewed."),
+    )?;
+    stranger.sign(&SigningKey::generate()?);
+    catalog.publish(&stranger)?;
+    match catalog.pull(runtime, "validate-documents", "*", &policy) {
+        Err(CatalogError::Refused(refusal @ Refusal::UntrustedKey { .. })) => writeln!(
+            out,
+            "catalogue: the host trusts key {} only; an unreviewed upload is refused: {refusal}",
+            &platform.public().to_string()[..16]
+        )?,
+        other => anyhow::bail!(
+            "a package signed by an unknown key must be refused, not: {:?}",
+            other.map(|package| package.id())
+        ),
+    }
+    Ok(Arc::new(CatalogSource::new(
+        runtime.clone(),
+        Arc::new(catalog),
+        policy,
+        work.join("plugin-cache"),
+    )?))
+}
 
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,8 +111,9 @@ fn main() -> anyhow::Result<()> {
         cache_dir: Some(target.join("demo-cache")),
         ..RuntimeConfig::default()
     })?;
-    let plugins = Directory::open(&runtime, target.join("plugins"))
-        .context("the plugins are not built: run `cargo xtask demo`")?;
+    let source = std::fs::read_to_string(root.join("examples/building-permit/workflow.yaml"))?;
+    let mut out = std::io::stdout().lock();
+    let plugins = publish_plugins(&runtime, &source, &target, &work, &mut out)?;
     let clock = Arc::new(ManualClock::new(humantime::parse_rfc3339(
         "2026-11-23T08:00:00Z",
     )?));
@@ -50,7 +122,7 @@ fn main() -> anyhow::Result<()> {
     let key = Arc::new(SigningKey::load_or_create(&work.join("ledger.key"))?);
     let host = Host::open(
         Arc::new(Sqlite::open(work.join("docket.db"), Durability::Full)?),
-        Arc::new(plugins),
+        plugins,
         clock.clone(),
         Arc::new(Mailbox::open(&mailbox)?),
         HostConfig {
@@ -58,17 +130,28 @@ fn main() -> anyhow::Result<()> {
             ..HostConfig::default()
         },
     )?;
-    let source = std::fs::read_to_string(root.join("examples/building-permit/workflow.yaml"))?;
     let workflow = host.deploy(&source)?;
-    let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "deployed {} v{} (owner {}) on {}",
+        "deployed {} v{} (owner {}) on {}, its plugins pinned:",
         workflow.name,
         workflow.version,
         workflow.owner,
         work.join("docket.db").display()
     )?;
+    let deployment = Sqlite::open(work.join("docket.db"), Durability::Full)?
+        .deployment(&workflow.name, Some(workflow.version))?
+        .context("the deployment is recorded")?;
+    for pin in &deployment.pins {
+        writeln!(
+            out,
+            "  {} {} -> {} (sha256 {})",
+            pin.plugin,
+            pin.requirement,
+            pin.version,
+            &pin.sha256[..12]
+        )?;
+    }
 
     // Day 0: the single window accepts the batch.
     let applications = applications();
