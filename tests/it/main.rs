@@ -17,6 +17,7 @@ mod hostile;
 mod insight;
 mod lang_plugins;
 mod ledger;
+mod plugin_fixtures;
 mod plugin_new;
 mod plugins;
 mod retention;

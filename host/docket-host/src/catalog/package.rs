@@ -271,16 +271,8 @@ impl Package {
     ///
     /// The first [`Refusal`], in that order.
     pub fn verify(&self, runtime: &Runtime, policy: &TrustPolicy) -> Result<(), Refusal> {
-        let (name, version) = (&self.manifest.name, &self.manifest.version);
-        let actual = PluginDigest::of(&self.component).to_hex();
-        if actual != self.manifest.component.sha256 {
-            return Err(Refusal::DigestMismatch {
-                plugin: self.id(),
-                what: "the component".to_owned(),
-                expected: self.manifest.component.sha256.clone(),
-                actual,
-            });
-        }
+        self.check_digest()?;
+        let name = &self.manifest.name;
         if self.signatures.is_empty() {
             return Err(Refusal::Unsigned { plugin: self.id() });
         }
@@ -303,19 +295,51 @@ impl Package {
                 keys: valid.into_iter().copied().collect(),
             });
         }
+        self.check_manifest(runtime)
+    }
+
+    /// What [`Package::verify`] checks but the signatures: the component
+    /// is the one the manifest names, and the manifest says what the
+    /// component says of itself. For an author's or a reviewer's package,
+    /// before anyone signs it.
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal::DigestMismatch`], [`Refusal::Unloadable`] or
+    /// [`Refusal::ManifestMismatch`].
+    pub fn check(&self, runtime: &Runtime) -> Result<(), Refusal> {
+        self.check_digest()?;
+        self.check_manifest(runtime)
+    }
+
+    fn check_digest(&self) -> Result<(), Refusal> {
+        let actual = PluginDigest::of(&self.component).to_hex();
+        if actual == self.manifest.component.sha256 {
+            Ok(())
+        } else {
+            Err(Refusal::DigestMismatch {
+                plugin: self.id(),
+                what: "the component".to_owned(),
+                expected: self.manifest.component.sha256.clone(),
+                actual,
+            })
+        }
+    }
+
+    fn check_manifest(&self, runtime: &Runtime) -> Result<(), Refusal> {
         let inspection = runtime
             .inspect(&self.component)
             .map_err(|err| Refusal::Unloadable {
-                plugin: format!("{name}@{version}"),
+                plugin: self.id(),
                 reason: format!("{err:#}"),
             })?;
-        if let Some(difference) = self.manifest.differs_from(&inspection) {
-            return Err(Refusal::ManifestMismatch {
+        match self.manifest.differs_from(&inspection) {
+            Some(detail) => Err(Refusal::ManifestMismatch {
                 plugin: self.id(),
-                detail: difference,
-            });
+                detail,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes the package as a directory: `component.wasm`,

@@ -13,6 +13,7 @@ mod lint;
 mod plugin_build;
 mod plugin_inspect;
 mod plugin_new;
+mod plugin_test;
 mod report;
 mod retention;
 mod schema;
@@ -96,6 +97,8 @@ pub enum PluginCommand {
     Sign(catalog::SignCommand),
     /// Print the JSON Schema of plugin manifests.
     ManifestSchema(catalog::ManifestSchemaCommand),
+    /// Run a plugin over input/expected-outcome fixtures.
+    Test(plugin_test::TestCommand),
 }
 
 #[derive(Subcommand)]
@@ -127,6 +130,7 @@ impl Command {
             Command::Plugin(PluginCommand::Pack(cmd)) => cmd.run(),
             Command::Plugin(PluginCommand::Sign(cmd)) => cmd.run(),
             Command::Plugin(PluginCommand::ManifestSchema(cmd)) => cmd.run(),
+            Command::Plugin(PluginCommand::Test(cmd)) => cmd.run(),
             Command::Retention(cmd) => cmd.run(),
         }
     }

@@ -48,7 +48,7 @@ pub struct RunCommand {
     runtime: RuntimeArgs,
 }
 
-fn key_value(arg: &str) -> Result<(String, String), String> {
+pub fn key_value(arg: &str) -> Result<(String, String), String> {
     arg.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("`{arg}` is not KEY=VALUE"))
