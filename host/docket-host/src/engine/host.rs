@@ -239,14 +239,11 @@ impl Host {
             .map_err(DeployError::Store)?
             && existing.digest == digest
         {
-            return match self.inner.deployed(&workflow.name, Some(workflow.version)) {
-                Ok(deployed) => Ok(deployed.workflow.clone()),
-                Err(Error::Store(err)) => Err(DeployError::Store(err)),
-                Err(err) => Err(DeployError::Plugin {
-                    step: String::new(),
-                    message: err.to_string(),
-                }),
-            };
+            return self
+                .inner
+                .deployed(&workflow.name, Some(workflow.version))
+                .map(|deployed| deployed.workflow.clone())
+                .map_err(|err| DeployError::Deployed(Box::new(err)));
         }
         check_subflows(&workflow.steps, &*self.inner.store)?;
         let deployed = self.inner.prepare(workflow, self.inner.plugins.as_ref())?;

@@ -284,4 +284,8 @@ pub enum DeployError {
     /// The store refused the deployment.
     #[error(transparent)]
     Store(store::Error),
+    /// The same source is deployed already, but that deployment no longer
+    /// loads (its pinned plugins cannot be had).
+    #[error(transparent)]
+    Deployed(Box<Error>),
 }
