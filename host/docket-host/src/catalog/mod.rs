@@ -75,7 +75,7 @@ pub enum Refusal {
     DigestMismatch {
         /// `name@version`.
         plugin: String,
-        /// `the component` or `the manifest`.
+        /// `the component`, `the manifest`, or in a registry `its OCI manifest`.
         what: String,
         /// The digest the package names.
         expected: String,

@@ -382,6 +382,9 @@ impl OciCatalog {
         Ok(())
     }
 
+    /// Uploads the blobs an image manifest names, then the manifest under
+    /// the tag of `reference`: in that order, because a registry refuses a
+    /// manifest whose blobs it does not hold.
     fn put_image(
         &self,
         reference: &Reference,
