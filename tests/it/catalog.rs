@@ -1,13 +1,76 @@
-//! The plugin catalogue on a real directory: packages built from the
-//! first-party plugins, signed, published, pulled and verified against a
-//! trust policy, and each way a host must refuse a package, each named.
+//! The plugin catalogue on a real directory and in a real OCI registry:
+//! packages built from the first-party plugins, signed, published, pulled
+//! and verified against a trust policy, and each way a host must refuse a
+//! package, each named. Every case about a catalogue runs once per kind of
+//! location (`catalog_test!`).
 
-use crate::support::{self, docket, root, target};
+use crate::support::{self, Registry, docket, root, target};
 use docket_host::catalog::{
-    About, Catalog, CatalogError, DirectoryCatalog, Manifest, Package, Refusal, TrustPolicy,
+    self, About, Catalog, CatalogError, DirectoryCatalog, Manifest, Package, Refusal, TrustPolicy,
 };
 use docket_host::keys::SigningKey;
 use docket_host::plugin::Runtime;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a test's catalogues live: directories in a temporary directory,
+/// or namespaces of one throwaway registry.
+enum Site {
+    Directory(tempfile::TempDir),
+    Registry(Registry),
+}
+
+impl Site {
+    fn directory() -> Site {
+        Site::Directory(tempfile::tempdir().unwrap())
+    }
+
+    fn registry() -> Site {
+        Site::Registry(Registry::start())
+    }
+
+    /// The location of the catalogue called `label`, as `catalog::open`
+    /// and `--catalog` take it.
+    fn location(&self, label: &str) -> String {
+        match self {
+            Site::Directory(dir) => dir.path().join(label).to_str().unwrap().to_owned(),
+            Site::Registry(registry) => registry.location(label),
+        }
+    }
+
+    /// The catalogue called `label`, empty until something is published.
+    fn open(&self, label: &str) -> Arc<dyn Catalog> {
+        catalog::open(&self.location(label)).unwrap()
+    }
+
+    /// Where the catalogue `label` keeps the blob with sha256 `hex`, to
+    /// change it behind the catalogue's back.
+    fn blob_path(&self, label: &str, hex: &str) -> PathBuf {
+        match self {
+            Site::Directory(dir) => DirectoryCatalog::open(dir.path().join(label))
+                .unwrap()
+                .blob_path(hex),
+            Site::Registry(registry) => registry.blob_path(hex),
+        }
+    }
+}
+
+/// One `#[test]` per kind of location for the case `$name(site: Site)`.
+macro_rules! catalog_test {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn directory() {
+                super::$name(super::Site::directory());
+            }
+
+            #[test]
+            fn registry() {
+                super::$name(super::Site::registry());
+            }
+        }
+    };
+}
 
 fn about() -> About {
     About {
@@ -29,16 +92,16 @@ fn platform_policy() -> TrustPolicy {
     TrustPolicy::trusting("platform", SigningKey::from_seed(PLATFORM).public(), &["*"])
 }
 
-/// A catalogue with validate-schema and notify-template, signed by the platform key.
-fn catalogue(runtime: &Runtime) -> (tempfile::TempDir, DirectoryCatalog) {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = DirectoryCatalog::open(dir.path().join("catalog")).unwrap();
+/// The catalogue `catalog` at `site`, with validate-schema and
+/// notify-template, signed by the platform key.
+fn catalogue(runtime: &Runtime, site: &Site) -> Arc<dyn Catalog> {
+    let catalog = site.open("catalog");
     for name in ["validate-schema", "notify-template"] {
         let mut package = pack(runtime, name);
         package.sign(&SigningKey::from_seed(PLATFORM));
         catalog.publish(&package).unwrap();
     }
-    (dir, catalog)
+    catalog
 }
 
 fn refusal(result: Result<Package, CatalogError>) -> Refusal {
@@ -49,8 +112,8 @@ fn refusal(result: Result<Package, CatalogError>) -> Refusal {
     }
 }
 
-#[test]
-fn a_package_describes_its_component_and_a_trusted_signature_lets_it_through() {
+catalog_test!(a_package_describes_its_component_and_a_trusted_signature_lets_it_through);
+fn a_package_describes_its_component_and_a_trusted_signature_lets_it_through(site: Site) {
     let runtime = support::runtime();
     let package = pack(&runtime, "notify-template");
     let manifest = &package.manifest;
@@ -61,7 +124,7 @@ fn a_package_describes_its_component_and_a_trusted_signature_lets_it_through() {
     assert_eq!(manifest.component.sha256.len(), 64);
     assert!(manifest.config_schema.is_object());
 
-    let (_dir, catalog) = catalogue(&runtime);
+    let catalog = catalogue(&runtime, &site);
     assert_eq!(
         catalog.names().unwrap(),
         ["notify-template", "validate-schema"]
@@ -82,18 +145,17 @@ fn a_package_describes_its_component_and_a_trusted_signature_lets_it_through() {
     assert!(matches!(refused, Refusal::UntrustedKey { .. }), "{refused}");
 }
 
-#[test]
-fn each_reason_to_refuse_a_package_is_named() {
+catalog_test!(each_reason_to_refuse_a_package_is_named);
+fn each_reason_to_refuse_a_package_is_named(site: Site) {
     let runtime = support::runtime();
-    let (dir, catalog) = catalogue(&runtime);
+    let catalog = catalogue(&runtime, &site);
     let policy = platform_policy();
     let version =
         semver::Version::parse(&pack(&runtime, "validate-schema").manifest.version).unwrap();
     let id = format!("validate-schema@{version}");
 
     // Unsigned.
-    let unsigned_dir = tempfile::tempdir().unwrap();
-    let unsigned = DirectoryCatalog::open(unsigned_dir.path()).unwrap();
+    let unsigned = site.open("unsigned");
     unsigned
         .publish(&pack(&runtime, "validate-schema"))
         .unwrap();
@@ -104,8 +166,7 @@ fn each_reason_to_refuse_a_package_is_named() {
     );
 
     // Signed by a key nobody trusts.
-    let stranger_dir = tempfile::tempdir().unwrap();
-    let strangers = DirectoryCatalog::open(stranger_dir.path()).unwrap();
+    let strangers = site.open("strangers");
     let mut package = pack(&runtime, "validate-schema");
     package.sign(&SigningKey::from_seed(STRANGER));
     strangers.publish(&package).unwrap();
@@ -119,8 +180,7 @@ fn each_reason_to_refuse_a_package_is_named() {
     );
 
     // A manifest changed after signing (it now asks for fewer capabilities).
-    let forged_dir = tempfile::tempdir().unwrap();
-    let forged = DirectoryCatalog::open(forged_dir.path()).unwrap();
+    let forged = site.open("forged");
     let mut package = pack(&runtime, "notify-template");
     package.sign(&SigningKey::from_seed(PLATFORM));
     let signatures = package.signatures.clone();
@@ -142,8 +202,7 @@ fn each_reason_to_refuse_a_package_is_named() {
     package.manifest.capabilities = vec!["log".into()];
     package.manifest_bytes = package.manifest.to_bytes();
     package.sign(&SigningKey::from_seed(PLATFORM));
-    let liar_dir = tempfile::tempdir().unwrap();
-    let liars = DirectoryCatalog::open(liar_dir.path()).unwrap();
+    let liars = site.open("liars");
     liars.publish(&package).unwrap();
     let refused = refusal(liars.pull(&runtime, "notify-template", "*", &policy));
     assert_eq!(
@@ -156,7 +215,7 @@ fn each_reason_to_refuse_a_package_is_named() {
 
     // A byte of the stored component changed behind the catalogue's back.
     let component = catalog.resolve("validate-schema", "*").unwrap().1.component;
-    let blob = catalog.blob_path(&component);
+    let blob = site.blob_path("catalog", &component);
     let mut bytes = std::fs::read(&blob).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -194,13 +253,12 @@ fn each_reason_to_refuse_a_package_is_named() {
             "the catalogue has no version of plugin `validate-schema` matching `^9` (it has {version})"
         )
     );
-    drop(dir);
 }
 
-#[test]
-fn a_published_version_is_immutable_and_republishing_adds_signatures() {
+catalog_test!(a_published_version_is_immutable_and_republishing_adds_signatures);
+fn a_published_version_is_immutable_and_republishing_adds_signatures(site: Site) {
     let runtime = support::runtime();
-    let (_dir, catalog) = catalogue(&runtime);
+    let catalog = catalogue(&runtime, &site);
     let mut again = pack(&runtime, "validate-schema");
     again.sign(&SigningKey::from_seed(STRANGER));
     let release = catalog.publish(&again).unwrap();
@@ -220,6 +278,140 @@ fn a_published_version_is_immutable_and_republishing_adds_signatures() {
             "plugin `{}` is already published with other content; publish a new version",
             other.id()
         )
+    );
+    let releases = catalog.releases("validate-schema").unwrap();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    assert_eq!(
+        releases[0].1, release,
+        "the countersigned release, as stored"
+    );
+}
+
+catalog_test!(a_version_with_build_metadata_is_published_listed_and_fetched);
+fn a_version_with_build_metadata_is_published_listed_and_fetched(site: Site) {
+    let runtime = support::runtime();
+    let catalog = site.open("builds");
+    let mut package = pack(&runtime, "route-rules");
+    package.manifest.version = format!("{}+build.5", package.manifest.version);
+    package.manifest_bytes = package.manifest.to_bytes();
+    package.sign(&SigningKey::from_seed(PLATFORM));
+    catalog.publish(&package).unwrap();
+
+    let version = semver::Version::parse(&package.manifest.version).unwrap();
+    let versions: Vec<semver::Version> = catalog
+        .releases("route-rules")
+        .unwrap()
+        .into_iter()
+        .map(|(version, _)| version)
+        .collect();
+    assert_eq!(versions, std::slice::from_ref(&version));
+    assert_eq!(catalog.fetch("route-rules", &version).unwrap(), package);
+    assert_eq!(catalog.names().unwrap(), ["route-rules"]);
+    assert!(site.open("empty").names().unwrap().is_empty());
+    assert!(catalog.releases("validate-schema").unwrap().is_empty());
+}
+
+#[test]
+fn a_registry_stores_a_plugin_as_the_wasm_ecosystem_does() {
+    let runtime = support::runtime();
+    let site = Site::registry();
+    let Site::Registry(registry) = &site else {
+        unreachable!()
+    };
+    let catalog = catalogue(&runtime, &site);
+    let (version, release) = catalog.resolve("notify-template", "*").unwrap();
+    assert_eq!(
+        catalog::OciCatalog::open(&site.location("catalog"))
+            .unwrap()
+            .reference("notify-template", &version)
+            .unwrap(),
+        format!(
+            "{}/notify-template:{version}",
+            site.location("catalog").trim_start_matches("oci+http://")
+        )
+    );
+
+    // What `wkg oci pull` expects: one `application/wasm` layer, the
+    // component, and a wasm config naming what it imports and exports.
+    let (status, body) = registry.get(
+        &format!("/v2/catalog/notify-template/manifests/{version}"),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let image: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        image["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    let layers = image["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{image}");
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    assert_eq!(layers[0]["digest"], format!("sha256:{}", release.component));
+    assert_eq!(
+        image["annotations"]["dev.docket.manifest.sha256"],
+        release.manifest
+    );
+
+    let config = image["config"]["digest"].as_str().unwrap();
+    let (status, body) = registry.get(
+        &format!("/v2/catalog/notify-template/blobs/{config}"),
+        "*/*",
+    );
+    assert_eq!(status, 200);
+    let config: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["os"], "wasip2");
+    assert_eq!(config["layerDigests"][0], layers[0]["digest"]);
+    let exports = config["component"]["exports"].to_string();
+    assert!(exports.contains("docket:step/"), "{exports}");
+}
+
+/// An embedder's HTTP handler runs inside its own tokio runtime; the
+/// registry client's runtime must neither start nor stop inside it.
+#[test]
+fn a_registry_catalogue_serves_a_caller_inside_another_async_runtime() {
+    let runtime = support::runtime();
+    let site = Site::registry();
+    let location = site.location("catalog");
+    catalogue(&runtime, &site);
+    let outer = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let names = outer.block_on(async {
+        let catalog = catalog::open(&location).unwrap();
+        let names = catalog.names().unwrap();
+        drop(catalog);
+        names
+    });
+    assert_eq!(names, ["notify-template", "validate-schema"]);
+}
+
+#[test]
+fn a_registry_location_is_checked_and_an_unreachable_one_is_named() {
+    for (location, why) in [
+        ("oci://registry.example", "it names no namespace"),
+        ("oci://registry.example/Docket", "a namespace is lowercase"),
+        ("oci:///docket", "it names no registry host"),
+    ] {
+        let err = catalog::open(location).err().unwrap().to_string();
+        assert!(
+            err.starts_with(&format!("`{location}` is not a registry location: {why}")),
+            "{err}"
+        );
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let closed = catalog::open(&format!("oci+http://127.0.0.1:{port}/docket")).unwrap();
+    let err = closed.names().unwrap_err();
+    assert!(matches!(err, CatalogError::Unreachable { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "cannot reach the registry at `http://127.0.0.1:{port}`: "
+        )),
+        "{err}"
     );
 }
 
@@ -284,15 +476,16 @@ fn a_trust_policy_file_is_read_and_a_bad_one_says_where() {
     );
 }
 
-#[test]
-fn publish_trust_and_pull_from_the_command_line() {
+catalog_test!(publish_trust_and_pull_from_the_command_line);
+fn publish_trust_and_pull_from_the_command_line(site: Site) {
     let dir = tempfile::tempdir().unwrap();
+    let location = site.location("catalog");
     let run = |args: &[&str]| {
         docket()
             .current_dir(dir.path())
             .args(args)
             .env("DOCKET_CACHE_DIR", target().join("test-cache"))
-            .env("DOCKET_CATALOG", dir.path().join("catalog"))
+            .env("DOCKET_CATALOG", &location)
             .output()
             .unwrap()
     };
@@ -327,7 +520,11 @@ fn publish_trust_and_pull_from_the_command_line() {
     ok(&["plugin", "sign", "pkg", "--key", "platform.key"]);
     let published = ok(&["catalog", "publish", "pkg"]);
     assert!(published.contains("1 signature"), "{published}");
+    // Published where the location says, not into a directory named like it.
+    assert_eq!(site.open("catalog").names().unwrap(), ["notify-template"]);
     assert!(ok(&["catalog", "list"]).starts_with("notify-template "));
+    let listed = ok(&["catalog", "list", "--catalog", &location]);
+    assert!(listed.starts_with("notify-template "), "{listed}");
     let shown = ok(&["catalog", "show", "notify-template"]);
     assert!(shown.contains("capabilities  log, notify"), "{shown}");
 

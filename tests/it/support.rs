@@ -126,3 +126,114 @@ pub fn docket() -> std::process::Command {
     );
     std::process::Command::new(path)
 }
+
+const REGISTRY: &str = "/usr/bin/docker-registry";
+
+/// A throwaway OCI registry: Debian's `docker-registry` (Distribution) on
+/// a free loopback port, storing into a temporary directory, killed on drop.
+pub struct Registry {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    #[track_caller]
+    pub fn start() -> Registry {
+        assert!(
+            Path::new(REGISTRY).exists(),
+            "`{REGISTRY}` is missing: run `cargo xtask test`, which installs Debian's \
+             `docker-registry`, or `apt-get install docker-registry`"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.yml");
+        let log = dir.path().join("registry.log");
+        // A free port can be taken between asking and binding: try a few.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .unwrap()
+                .port();
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                     storage:\n  filesystem:\n    rootdirectory: {}\n\
+                     http:\n  addr: 127.0.0.1:{port}\n",
+                    dir.path().join("storage").display()
+                ),
+            )
+            .unwrap();
+            let mut child = std::process::Command::new(REGISTRY)
+                .arg("serve")
+                .arg(&config)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap_or_else(|err| panic!("cannot start `{REGISTRY}`: {err}"));
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+                if get(port, "/v2/", "application/json").0 == 200 {
+                    return Registry { child, port, dir };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "`{REGISTRY}` did not answer on `/v2/`: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    }
+
+    /// The catalogue location of `namespace` in this registry.
+    pub fn location(&self, namespace: &str) -> String {
+        format!("oci+http://127.0.0.1:{}/{namespace}", self.port)
+    }
+
+    /// Where the registry keeps the blob with sha256 `hex`.
+    pub fn blob_path(&self, hex: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// `GET path` from the registry's HTTP API: the status and the body.
+    pub fn get(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
+        get(self.port, path, accept)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.0 `GET`, so that the harness needs no HTTP client; the
+/// status is 0 if nothing answered.
+fn get(port: u16, path: &str, accept: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, Vec::new());
+    };
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\n\r\n");
+    let mut response = Vec::new();
+    if stream.write_all(request.as_bytes()).is_err() || stream.read_to_end(&mut response).is_err() {
+        return (0, Vec::new());
+    }
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, Vec::new());
+    };
+    let status = String::from_utf8_lossy(&response[..end])
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, response[end + 4..].to_vec())
+}

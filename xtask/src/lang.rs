@@ -204,7 +204,7 @@ fn found(program: &str) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     if !found("apt-get") {
         bail!(
             "`{}` missing and there is no apt-get to install them: install them and run again",

@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's one entry point, so that a fresh machine
 //! needs nothing but Rust and these commands.
 //!
-//! - `cargo xtask test`: everything CI checks: installs the wasm targets,
-//!   builds the plugins, checks formatting and clippy, runs every test.
+//! - `cargo xtask test`: everything CI checks: installs the wasm targets and
+//!   the OCI registry the catalogue tests run, builds the plugins, checks
+//!   formatting and clippy, runs every test.
 //! - `cargo xtask demo`: builds the plugins and runs the building-permit demo.
 //! - `cargo xtask bench`: builds the plugins and runs the benchmarks.
 //! - `cargo xtask plugins`: builds every plugin and test guest into a component,
@@ -209,6 +210,11 @@ fn build_lang_plugins(root: &Path, target: &Path) -> anyhow::Result<()> {
 
 fn test(root: &Path) -> anyhow::Result<()> {
     ensure_toolchain()?;
+    // The catalogue tests publish to a real OCI registry: Debian's
+    // Distribution, which the harness starts on a free port per test.
+    if !Path::new("/usr/bin/docker-registry").exists() {
+        lang::apt_install(&["docker-registry"])?;
+    }
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     build_plugins(root)?;
     run(cargo().args([

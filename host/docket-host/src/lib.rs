@@ -19,8 +19,12 @@
 //! - [`tracking`]: a case's status for clerks and its public view by
 //!   tracking code, with the expected completion date.
 //!
-//! The crate has no Cargo features, and depends on no CLI, HTTP or
-//! PostgreSQL crate: embedding it brings in the runtime and nothing else.
+//! By default the crate depends on no CLI, HTTP or PostgreSQL crate:
+//! embedding it brings in the runtime and nothing else.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `oci` | `catalog::OciCatalog` and `oci://` locations in [`catalog::open`]: catalogues in OCI registries, through `oci-client` (reqwest, hyper, rustls with ring) on a private tokio runtime |
 
 pub mod catalog;
 pub mod engine;

@@ -7,7 +7,7 @@
 //! ```
 
 use super::package::parse;
-use super::{Catalog, CatalogError, Package, Refusal, Release};
+use super::{Catalog, CatalogError, Package, Refusal, Release, publishable_version};
 use crate::plugin::PluginDigest;
 use std::path::{Path, PathBuf};
 
@@ -26,23 +26,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CatalogError + '_ {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
     crate::files::write_atomically(path, bytes).map_err(io(path))
-}
-
-/// A plugin name a catalogue accepts: lowercase letters, digits and `-`.
-fn check_name(name: &str) -> Result<(), CatalogError> {
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(CatalogError::Invalid(format!(
-            "`{name}` is not a plugin name a catalogue accepts: use lowercase letters, digits and `-`"
-        )))
-    }
 }
 
 impl DirectoryCatalog {
@@ -143,13 +126,7 @@ impl DirectoryCatalog {
 impl Catalog for DirectoryCatalog {
     fn publish(&self, package: &Package) -> Result<Release, CatalogError> {
         let manifest = &package.manifest;
-        check_name(&manifest.name)?;
-        let version = semver::Version::parse(&manifest.version).map_err(|err| {
-            CatalogError::Invalid(format!(
-                "plugin `{}` has version `{}`, which is not semver: {err}",
-                manifest.name, manifest.version
-            ))
-        })?;
+        let version = publishable_version(manifest)?;
         let digest = package.digest();
         let mut release = match self.read_release(&manifest.name, &version)? {
             Some(existing) if existing.manifest != digest => {

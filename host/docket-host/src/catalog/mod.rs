@@ -8,7 +8,8 @@
 //! - [`TrustPolicy`]: which publisher keys a host accepts, per name prefix.
 //! - [`Catalog`]: where packages live, stored by content (sha256), names
 //!   and versions pointing to digests; [`DirectoryCatalog`] for a shared
-//!   drive or an air-gapped site.
+//!   drive or an air-gapped site, `OciCatalog` (the `oci` feature) for any
+//!   OCI registry; [`open`] names either by a location string.
 //! - [`CatalogSource`]: a host's plugins taken from a catalogue, verified,
 //!   and cached locally by digest.
 //!
@@ -18,11 +19,15 @@
 //! the reason.
 
 mod directory;
+#[cfg(feature = "oci")]
+mod oci;
 mod package;
 mod source;
 mod trust;
 
 pub use directory::DirectoryCatalog;
+#[cfg(feature = "oci")]
+pub use oci::OciCatalog;
 pub use package::{
     About, ComponentRef, MANIFEST_FORMAT, Manifest, Package, Signature, signed_statement,
 };
@@ -74,7 +79,7 @@ pub enum Refusal {
     DigestMismatch {
         /// `name@version`.
         plugin: String,
-        /// `the component` or `the manifest`.
+        /// `the component`, `the manifest`, or in a registry `its OCI manifest`.
         what: String,
         /// The digest the package names.
         expected: String,
@@ -149,6 +154,23 @@ pub enum CatalogError {
         /// Why.
         reason: String,
     },
+    /// The registry could not be reached at all (refused, timed out, TLS).
+    #[error("cannot reach the registry at `{url}`: {reason}")]
+    Unreachable {
+        /// The registry's base URL.
+        url: String,
+        /// What failed, innermost cause last.
+        reason: String,
+    },
+    /// The registry answered, but not with what was asked for: an error
+    /// status, a refused upload, or an artifact that is not a docket release.
+    #[error("registry `{reference}`: {reason}")]
+    Registry {
+        /// What was read or written: `host/repository[:tag]`.
+        reference: String,
+        /// What the registry said, or what is wrong with what it sent.
+        reason: String,
+    },
 }
 
 /// A published version: digests, signatures, and whether it was yanked.
@@ -166,15 +188,74 @@ pub struct Release {
     pub yanked: Option<String>,
 }
 
-/// The catalogue at `location`: a directory path (created if absent).
-/// Every kind of location is opened here, so the CLI, the host and the
-/// tests name a catalogue the same way.
+/// The catalogue at `location`. Every kind of location is opened here, so
+/// the CLI, the host and the tests name a catalogue the same way:
+///
+/// - `oci://host[:port]/namespace`: an OCI registry over HTTPS;
+/// - `oci+http://host:port/namespace`: one over plain HTTP, for a registry
+///   on the loopback interface or a test;
+/// - anything else: a directory path (created if absent).
+///
+/// A registry is accessed with the credentials in `DOCKET_REGISTRY_USERNAME`
+/// and `DOCKET_REGISTRY_PASSWORD` when both are set, anonymously otherwise.
 ///
 /// # Errors
 ///
-/// If the location cannot be opened.
+/// If the location cannot be opened, or names a registry and this build
+/// lacks the `oci` feature.
 pub fn open(location: &str) -> Result<Arc<dyn Catalog>, CatalogError> {
+    if location.starts_with("oci://") || location.starts_with("oci+http://") {
+        return open_registry(location);
+    }
     Ok(Arc::new(DirectoryCatalog::open(location)?))
+}
+
+#[cfg(feature = "oci")]
+fn open_registry(location: &str) -> Result<Arc<dyn Catalog>, CatalogError> {
+    let catalog = OciCatalog::open(location)?;
+    let username = std::env::var("DOCKET_REGISTRY_USERNAME");
+    let password = std::env::var("DOCKET_REGISTRY_PASSWORD");
+    Ok(Arc::new(match (username, password) {
+        (Ok(username), Ok(password)) => catalog.with_basic_auth(username, password),
+        _ => catalog,
+    }))
+}
+
+#[cfg(not(feature = "oci"))]
+fn open_registry(location: &str) -> Result<Arc<dyn Catalog>, CatalogError> {
+    Err(CatalogError::Invalid(format!(
+        "`{location}` is a registry location, and this build of docket-host has no registry support: enable its `oci` feature"
+    )))
+}
+
+/// A plugin name a catalogue accepts: lowercase letters, digits and `-`.
+/// Such a name is also a valid OCI repository path component.
+fn check_name(name: &str) -> Result<(), CatalogError> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(CatalogError::Invalid(format!(
+            "`{name}` is not a plugin name a catalogue accepts: use lowercase letters, digits and `-`"
+        )))
+    }
+}
+
+/// The version of a package that may be published: its name must be one
+/// a catalogue accepts, and its version semver.
+fn publishable_version(manifest: &Manifest) -> Result<semver::Version, CatalogError> {
+    check_name(&manifest.name)?;
+    semver::Version::parse(&manifest.version).map_err(|err| {
+        CatalogError::Invalid(format!(
+            "plugin `{}` has version `{}`, which is not semver: {err}",
+            manifest.name, manifest.version
+        ))
+    })
 }
 
 /// Where packages live. Every location stores them by content and hands

@@ -1,6 +1,6 @@
 //! Publishing and trusting plugins: `docket key new`, `docket plugin pack |
 //! sign | manifest-schema`, and `docket catalog publish | list | show |
-//! pull | yank | verify` on a catalogue directory.
+//! pull | yank | verify` on a catalogue directory or registry.
 
 use super::RuntimeArgs;
 use anyhow::Context as _;
@@ -118,7 +118,8 @@ impl SignCommand {
 /// Where the catalogue and the trust policy are.
 #[derive(clap::Args)]
 pub struct CatalogArgs {
-    /// The catalogue: a directory.
+    /// The catalogue: a directory, or an OCI registry as
+    /// `oci://host[:port]/namespace` (`oci+http://` for plain HTTP).
     #[arg(long, env = "DOCKET_CATALOG", default_value = "catalog", global = true)]
     catalog: String,
 }
