@@ -136,8 +136,12 @@ impl Site {
     }
 
     fn pins(&self, version: u32) -> Vec<Pin> {
+        self.pins_of("permit-intake", version)
+    }
+
+    fn pins_of(&self, workflow: &str, version: u32) -> Vec<Pin> {
         self.store()
-            .deployment("permit-intake", Some(version))
+            .deployment(workflow, Some(version))
             .unwrap()
             .unwrap()
             .pins
@@ -529,4 +533,68 @@ fn site_deployments(dir: &Path) -> Vec<String> {
         .into_iter()
         .map(|d| d.workflow)
         .collect()
+}
+
+#[test]
+fn building_permit_deploys_from_a_registry_and_runs_on_from_the_cache_when_it_is_gone() {
+    let registry = support::Registry::start();
+    let location = registry.location("permits");
+    let site = Site::new();
+    let catalog = docket_host::catalog::open(&location).unwrap();
+    let workflow = crate::engine::building_permit();
+    let used = docket_host::workflow::plugins_used(&workflow);
+    for name in &used {
+        catalog
+            .publish(&signed(&site.runtime, support::plugin(name), PLATFORM))
+            .unwrap();
+    }
+    let source = site.source_from(catalog);
+    let host = site.host(source.clone()).unwrap();
+    host.deploy(&workflow).unwrap();
+    assert_eq!(source.fetched(), used.len() as u64);
+    let case = host
+        .start(
+            "building-permit",
+            StartCase {
+                input: crate::engine::application("residential", 1),
+                key: Some("BP-1".into()),
+                applicant: Some("ada".into()),
+            },
+        )
+        .unwrap()
+        .id;
+    host.run_until_idle().unwrap();
+    drop(host);
+
+    // The registry stops: the host restarts from the cache, decides the
+    // case (its letter goes out through notify-template) and deploys a
+    // new version against what the cache holds.
+    drop(registry);
+    let catalog = docket_host::catalog::open(&location).unwrap();
+    assert!(matches!(
+        catalog.resolve("route-rules", "^1"),
+        Err(docket_host::catalog::CatalogError::Unreachable { .. })
+    ));
+    let source = site.source_from(catalog);
+    let host = site.host(source.clone()).unwrap();
+    host.decide(
+        &case,
+        docket_host::engine::Decision {
+            step: "decide".into(),
+            verdict: Verdict::Approve,
+            person: "olga".into(),
+            role: "permit-officer".into(),
+            comment: None,
+        },
+    )
+    .unwrap();
+    host.run_until_idle().unwrap();
+    assert_eq!(
+        host.case(&case).unwrap().row.status,
+        docket_host::store::CaseStatus::Ended(docket_host::store::Ending::Completed)
+    );
+    host.deploy(&workflow.replace("version: 1", "version: 2"))
+        .unwrap();
+    assert_eq!(source.fetched(), 0);
+    assert_eq!(site.pins_of("building-permit", 2).len(), used.len());
 }
