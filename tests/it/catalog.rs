@@ -527,6 +527,18 @@ fn publish_trust_and_pull_from_the_command_line(site: Site) {
     assert!(listed.starts_with("notify-template "), "{listed}");
     let shown = ok(&["catalog", "show", "notify-template"]);
     assert!(shown.contains("capabilities  log, notify"), "{shown}");
+    assert!(shown.contains("\n  config        {"), "{shown}");
+    let found = ok(&["catalog", "search", "NOTIFY", "platform"]);
+    assert!(
+        found.starts_with("notify-template          1.0.0              notify     platform"),
+        "{found}"
+    );
+    let nothing = run(&["catalog", "search", "notify", "zoning"]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&nothing.stdout),
+        "no plugin matches `notify zoning`\n"
+    );
 
     // Which deployed workflows use it: building-permit does, in any branch.
     let example = root().join("examples/building-permit/workflow.yaml");

@@ -7,7 +7,7 @@
 //! ```
 
 use super::package::parse;
-use super::{Catalog, CatalogError, Package, Refusal, Release, publishable_version};
+use super::{Catalog, CatalogError, Manifest, Package, Refusal, Release, publishable_version};
 use crate::plugin::PluginDigest;
 use std::path::{Path, PathBuf};
 
@@ -197,6 +197,16 @@ impl Catalog for DirectoryCatalog {
         }
         releases.sort_by(|(a, _), (b, _)| a.cmp(b));
         Ok(releases)
+    }
+
+    fn manifest(&self, name: &str, version: &semver::Version) -> Result<Manifest, CatalogError> {
+        let release = self.release(name, version)?;
+        let bytes = self.get_blob(
+            &release.manifest,
+            &format!("{name}@{version}"),
+            "the manifest",
+        )?;
+        parse(&self.blob_path(&release.manifest), &bytes)
     }
 
     fn fetch(&self, name: &str, version: &semver::Version) -> Result<Package, CatalogError> {

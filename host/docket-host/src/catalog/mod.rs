@@ -292,6 +292,16 @@ pub trait Catalog: Send + Sync {
     /// [`Refusal::NotFound`], [`Refusal::DigestMismatch`], or I/O.
     fn fetch(&self, name: &str, version: &semver::Version) -> Result<Package, CatalogError>;
 
+    /// The manifest of `name@version`, checked against its digest, without
+    /// the component: for listing and searching.
+    ///
+    /// # Errors
+    ///
+    /// What [`Catalog::fetch`] fails with.
+    fn manifest(&self, name: &str, version: &semver::Version) -> Result<Manifest, CatalogError> {
+        Ok(self.fetch(name, version)?.manifest)
+    }
+
     /// Withdraws `name@version`: it stays for cases pinned to it but is
     /// no longer pulled.
     ///

@@ -606,21 +606,14 @@ impl Catalog for OciCatalog {
         Ok(releases)
     }
 
+    fn manifest(&self, name: &str, version: &semver::Version) -> Result<Manifest, CatalogError> {
+        checked_manifest(&self.existing(name, version)?, &format!("{name}@{version}"))
+    }
+
     fn fetch(&self, name: &str, version: &semver::Version) -> Result<Package, CatalogError> {
         let plugin = format!("{name}@{version}");
         let stored = self.existing(name, version)?;
-        let actual = PluginDigest::of(stored.manifest_text.as_bytes()).to_hex();
-        if actual != stored.release.manifest {
-            return Err(Refusal::DigestMismatch {
-                plugin,
-                what: "the manifest".to_owned(),
-                expected: stored.release.manifest,
-                actual,
-            }
-            .into());
-        }
-        let manifest: Manifest = serde_json::from_str(&stored.manifest_text)
-            .map_err(|err| malformed(&stored.reference, &format!("`{MANIFEST}`: {err}")))?;
+        let manifest = checked_manifest(&stored, &plugin)?;
         let mut component = Vec::new();
         let pulled = self.block_on(self.client.pull_blob(
             &stored.reference,
@@ -673,6 +666,23 @@ impl Catalog for OciCatalog {
 }
 
 /// The tag of `version`.
+/// The docket manifest a stored release carries, checked against the
+/// digest its annotations name.
+fn checked_manifest(stored: &Stored, plugin: &str) -> Result<Manifest, CatalogError> {
+    let actual = PluginDigest::of(stored.manifest_text.as_bytes()).to_hex();
+    if actual != stored.release.manifest {
+        return Err(Refusal::DigestMismatch {
+            plugin: plugin.to_owned(),
+            what: "the manifest".to_owned(),
+            expected: stored.release.manifest.clone(),
+            actual,
+        }
+        .into());
+    }
+    serde_json::from_str(&stored.manifest_text)
+        .map_err(|err| malformed(&stored.reference, &format!("`{MANIFEST}`: {err}")))
+}
+
 fn tag(version: &semver::Version) -> String {
     version.to_string().replace('+', "_")
 }

@@ -1,5 +1,5 @@
 //! Publishing and trusting plugins: `docket key new`, `docket plugin pack |
-//! sign | manifest-schema`, and `docket catalog publish | list | show |
+//! sign | manifest-schema`, and `docket catalog publish | list | search | show |
 //! pull | yank | verify` on a catalogue directory or registry.
 
 use super::RuntimeArgs;
@@ -160,6 +160,15 @@ pub enum CatalogCommand {
         #[command(flatten)]
         at: CatalogArgs,
     },
+    /// Find plugins by words in their name, description, kind, team or
+    /// capabilities (every word must match); newest version first.
+    Search {
+        /// The words.
+        #[arg(required = true)]
+        words: Vec<String>,
+        #[command(flatten)]
+        at: CatalogArgs,
+    },
     /// Show a plugin: versions, what each asks for, who signed it, and
     /// which workflows deployed in a store use it.
     Show {
@@ -257,6 +266,50 @@ impl CatalogCommand {
                     writeln!(out, "{name:<24} {}", versions.join(", "))?;
                 }
             }
+            CatalogCommand::Search { words, at } => {
+                let catalog = at.open()?;
+                let words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+                let mut found = 0;
+                for name in catalog.names()? {
+                    let releases = catalog.releases(&name)?;
+                    // The newest version not yanked, else the newest.
+                    let Some((version, release)) = releases
+                        .iter()
+                        .rev()
+                        .find(|(_, r)| r.yanked.is_none())
+                        .or(releases.last())
+                    else {
+                        continue;
+                    };
+                    let m = catalog.manifest(&name, version)?;
+                    let text = format!(
+                        "{name} {} {} {} {}",
+                        m.description,
+                        m.kind,
+                        m.team,
+                        m.capabilities.join(" ")
+                    )
+                    .to_lowercase();
+                    if words.iter().all(|word| text.contains(word.as_str())) {
+                        found += 1;
+                        let yanked = if release.yanked.is_some() {
+                            " (yanked)"
+                        } else {
+                            ""
+                        };
+                        let shown = format!("{version}{yanked}");
+                        writeln!(
+                            out,
+                            "{name:<24} {shown:<18} {:<10} {:<12} {}",
+                            m.kind, m.team, m.description
+                        )?;
+                    }
+                }
+                if found == 0 {
+                    writeln!(out, "no plugin matches `{}`", words.join(" "))?;
+                    return Ok(ExitCode::from(1));
+                }
+            }
             CatalogCommand::Show { name, store, at } => {
                 let catalog = at.open()?;
                 let releases = catalog.releases(&name)?;
@@ -277,13 +330,15 @@ impl CatalogCommand {
                     writeln!(out, "{name}: used by {}", list(&users))?;
                 }
                 for (version, release) in releases {
-                    let package = catalog.fetch(&name, &version)?;
-                    let m = &package.manifest;
+                    let m = &catalog.manifest(&name, &version)?;
                     writeln!(out, "{name}@{version}  {}", m.description)?;
                     writeln!(out, "  kind          {}", m.kind)?;
                     writeln!(out, "  team          {} ({})", m.team, m.license)?;
                     writeln!(out, "  capabilities  {}", list(&m.capabilities))?;
                     writeln!(out, "  routes        {}", list(&m.routes))?;
+                    writeln!(out, "  config        {}", m.config_schema)?;
+                    writeln!(out, "  input         {}", m.input_schema)?;
+                    writeln!(out, "  output        {}", m.output_schema)?;
                     writeln!(
                         out,
                         "  component     sha256 {} ({} bytes)",
