@@ -119,6 +119,28 @@ fn each_rust_kind_passes_its_tests_builds_and_runs() {
         );
         let inspected: Value = serde_json::from_str(&inspected).unwrap();
         assert_eq!(inspected["kind"], kind);
+
+        // Packed straight from the crate: the same component.
+        let pkg = dir.path().join(format!("{name}.pkg"));
+        ok(
+            &crate_dir,
+            &[
+                "plugin",
+                "pack",
+                ".",
+                "--out",
+                pkg.to_str().unwrap(),
+                "--team",
+                "permits",
+                "--license",
+                "EUPL-1.2",
+            ],
+        );
+        assert_eq!(
+            std::fs::read(pkg.join("component.wasm")).unwrap(),
+            std::fs::read(&wasm).unwrap(),
+            "{kind}"
+        );
     }
 }
 

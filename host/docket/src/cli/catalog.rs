@@ -37,7 +37,8 @@ impl KeyCommand {
 /// Pack a component into a package: the component, its manifest, no signature yet.
 #[derive(clap::Args)]
 pub struct PackCommand {
-    /// The component (.wasm).
+    /// The component (.wasm), or a plugin crate's directory, which is
+    /// built first (as `docket plugin build` does).
     component: PathBuf,
     /// Where to write the package directory.
     #[arg(long)]
@@ -60,8 +61,21 @@ pub struct PackCommand {
 
 impl PackCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let bytes = std::fs::read(&self.component)
-            .with_context(|| format!("failed to read `{}`", self.component.display()))?;
+        let bytes = if self.component.is_dir() {
+            let manifest = self.component.join("Cargo.toml");
+            let mut built = super::plugin_build::build_components(&manifest, &[])?;
+            match built.pop() {
+                Some((_, component)) if built.is_empty() => component,
+                _ => anyhow::bail!(
+                    "`{}` builds {} plugins; build them with `docket plugin build` and pack each component",
+                    manifest.display(),
+                    built.len() + 1
+                ),
+            }
+        } else {
+            std::fs::read(&self.component)
+                .with_context(|| format!("failed to read `{}`", self.component.display()))?
+        };
         let package = Package::pack(
             &self.runtime.runtime()?,
             bytes,

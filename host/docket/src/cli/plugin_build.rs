@@ -41,25 +41,11 @@ pub struct BuildCommand {
 
 impl BuildCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        let modules = cargo_build(&self.manifest_path, &self.packages)?;
-        if modules.is_empty() {
-            bail!(
-                "cargo built no cdylib: a plugin crate needs `crate-type = [\"cdylib\"]` in its [lib] section"
-            );
-        }
+        let components = build_components(&self.manifest_path, &self.packages)?;
         std::fs::create_dir_all(&self.out_dir)
             .with_context(|| format!("failed to create `{}`", self.out_dir.display()))?;
         let runtime = self.runtime.runtime()?;
-        for (package, module) in modules {
-            let mut bytes = std::fs::read(&module)
-                .with_context(|| format!("failed to read `{}`", module.display()))?;
-            if let Some(initialized) = preinit::preinitialize(&bytes)
-                .with_context(|| format!("failed to pre-initialize `{package}`"))?
-            {
-                bytes = initialized;
-            }
-            let component = componentize(&bytes)
-                .with_context(|| format!("failed to make a component of `{package}`"))?;
+        for (package, component) in components {
             let out = self.out_dir.join(format!("{package}.wasm"));
             std::fs::write(&out, &component)
                 .with_context(|| format!("failed to write `{}`", out.display()))?;
@@ -90,6 +76,35 @@ impl BuildCommand {
         }
         Ok(())
     }
+}
+
+/// Builds the plugin crates of `manifest` (the `packages`, or the
+/// manifest's own) into pre-initialized components: each package's name
+/// and component bytes.
+pub fn build_components(
+    manifest: &Path,
+    packages: &[String],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let modules = cargo_build(manifest, packages)?;
+    if modules.is_empty() {
+        bail!(
+            "cargo built no cdylib: a plugin crate needs `crate-type = [\"cdylib\"]` in its [lib] section"
+        );
+    }
+    let mut components = Vec::new();
+    for (package, module) in modules {
+        let mut bytes = std::fs::read(&module)
+            .with_context(|| format!("failed to read `{}`", module.display()))?;
+        if let Some(initialized) = preinit::preinitialize(&bytes)
+            .with_context(|| format!("failed to pre-initialize `{package}`"))?
+        {
+            bytes = initialized;
+        }
+        let component = componentize(&bytes)
+            .with_context(|| format!("failed to make a component of `{package}`"))?;
+        components.push((package, component));
+    }
+    Ok(components)
 }
 
 /// Runs cargo and returns each built plugin's package name and module path.
