@@ -1088,15 +1088,15 @@ fn insert_events(
             event.to_string()
         ])
         .map_err(|err| db(&what())(err))?;
-        let record =
-            ledger::event_record_of(case, recorded.seq, recorded.at, SCHEMA_VERSION, event);
-        chain.append(
+        let content =
+            ledger::event_content(case, recorded.seq, recorded.at, SCHEMA_VERSION, &event);
+        chain.append_hashed(
             tx,
             EntryKind::Event,
             case,
             Some(recorded.seq),
             None,
-            &record,
+            content,
         )?;
     }
     Ok(())
@@ -1144,7 +1144,21 @@ impl Chain {
         stored: Option<&str>,
         record: &Value,
     ) -> Result<(), Error> {
-        let entry = Entry::next(self.position + 1, self.head, kind, subject, seq, record);
+        let content = ledger::record_hash(record);
+        self.append_hashed(tx, kind, subject, seq, stored, content)
+    }
+
+    /// [`Chain::append`] for a record whose hash, `content`, is known.
+    fn append_hashed(
+        &mut self,
+        tx: &Transaction<'_>,
+        kind: EntryKind,
+        subject: &str,
+        seq: Option<u64>,
+        stored: Option<&str>,
+        content: Hash,
+    ) -> Result<(), Error> {
+        let entry = Entry::with_content(self.position + 1, self.head, kind, subject, seq, content);
         tx.prepare_cached(
             "INSERT INTO ledger (position, kind, subject, seq, record, prev, content, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
