@@ -202,6 +202,87 @@ fn graph_draws_a_clean_workflow_and_refuses_a_broken_one() {
 }
 
 #[test]
+fn a_plugin_directory_loads_a_plugin_when_it_is_first_asked_for() {
+    use docket_host::plugin::{Directory, DirectoryError, Runtime, RuntimeConfig, RuntimeStats};
+    use docket_host::workflow::PluginProblem;
+
+    let plugins = tempfile::tempdir().unwrap();
+    for name in ["route-rules", "notify-template"] {
+        let file = format!("{name}.wasm");
+        std::fs::copy(
+            target().join("plugins").join(&file),
+            plugins.path().join(&file),
+        )
+        .unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = || {
+        Runtime::new(RuntimeConfig {
+            max_concurrent_executions: 8,
+            cache_dir: Some(cache.path().to_owned()),
+            ..RuntimeConfig::default()
+        })
+        .unwrap()
+    };
+
+    // The first time, opening loads each file to learn its name and version.
+    let first = runtime();
+    Directory::open(&first, plugins.path()).unwrap();
+    assert_eq!(first.stats().compiled, 2);
+
+    // Then the disk cache knows them: nothing is loaded until asked for.
+    let second = runtime();
+    let directory = Directory::open(&second, plugins.path()).unwrap();
+    assert_eq!(second.stats(), RuntimeStats::default());
+    assert_eq!(directory.versions("notify-template").len(), 1);
+    let plugin = directory.find("route-rules", "*").unwrap();
+    assert_eq!(plugin.info().name, "route-rules");
+    assert_eq!(
+        directory.find("route-rules", "*").unwrap().digest(),
+        plugin.digest()
+    );
+    assert_eq!(
+        second.stats(),
+        RuntimeStats {
+            from_disk_cache: 1,
+            ..RuntimeStats::default()
+        }
+    );
+
+    // A file changed behind the directory's back is not run.
+    std::fs::copy(
+        plugins.path().join("route-rules.wasm"),
+        plugins.path().join("notify-template.wasm"),
+    )
+    .unwrap();
+    match directory.resolve("notify-template", "*") {
+        Err(PluginProblem::Unavailable(reason)) => {
+            assert!(
+                reason.contains("changed since the plugin directory was opened"),
+                "{reason}"
+            )
+        }
+        other => panic!(
+            "expected unavailable, got {:?}",
+            other.map(|p| p.info().name.clone())
+        ),
+    }
+    assert!(directory.bytes("notify-template", "*").is_none());
+
+    // A broken file is still refused when the directory is opened.
+    std::fs::write(plugins.path().join("broken.wasm"), b"#!/bin/sh\n").unwrap();
+    match Directory::open(&runtime(), plugins.path()) {
+        Err(err @ DirectoryError::Load { .. }) => {
+            let source = std::error::Error::source(&err).map(ToString::to_string);
+            let message = format!("{err}: {}", source.unwrap_or_default());
+            assert!(message.contains("broken.wasm"), "{message}");
+            assert!(message.contains("not WebAssembly"), "{message}");
+        }
+        other => panic!("expected a load error, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
 fn a_plugin_directory_finds_the_highest_matching_version() {
     use docket_host::plugin::Directory;
     use docket_host::workflow::{PluginFacts, PluginProblem};

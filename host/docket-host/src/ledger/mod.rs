@@ -21,6 +21,7 @@
 //! tail consistently, since that needs the key. [`verify`] does both.
 
 mod bundle;
+mod canonical;
 mod verify;
 
 pub use bundle::{
@@ -116,13 +117,25 @@ impl Entry {
         seq: Option<u64>,
         record: &Value,
     ) -> Entry {
+        Entry::with_content(position, prev, kind, subject, seq, record_hash(record))
+    }
+
+    /// [`Entry::next`] for a record whose hash, `content`, is known.
+    pub fn with_content(
+        position: u64,
+        prev: Hash,
+        kind: EntryKind,
+        subject: &str,
+        seq: Option<u64>,
+        content: Hash,
+    ) -> Entry {
         let mut entry = Entry {
             position,
             kind,
             subject: subject.to_owned(),
             seq,
             prev,
-            content: record_hash(record),
+            content,
             hash: GENESIS,
         };
         entry.hash = entry.expected_hash();
@@ -132,15 +145,37 @@ impl Entry {
     /// The hash this entry's fields give; differs from `hash` if any was
     /// changed.
     pub fn expected_hash(&self) -> Hash {
-        sha256(&canonical(&json!({
-            "content": hex::encode(self.content),
-            "kind": self.kind.as_str(),
-            "position": self.position,
-            "prev": hex::encode(self.prev),
-            "seq": self.seq,
-            "subject": self.subject,
-        })))
+        // The canonical encoding of `{"content": hex, "kind": k,
+        // "position": n, "prev": hex, "seq": n or null, "subject": s}`,
+        // written out in its (sorted) key order: one per ledger entry, so
+        // it skips building a `Value` to encode.
+        let mut out = Vec::with_capacity(200 + self.subject.len());
+        let mut hex = [0; 64];
+        out.extend_from_slice(b"{\"content\":\"");
+        out.extend_from_slice(to_hex(&self.content, &mut hex));
+        out.extend_from_slice(b"\",\"kind\":");
+        canonical::write_str(&mut out, self.kind.as_str());
+        out.extend_from_slice(b",\"position\":");
+        canonical::write_u64(&mut out, self.position);
+        out.extend_from_slice(b",\"prev\":\"");
+        out.extend_from_slice(to_hex(&self.prev, &mut hex));
+        out.extend_from_slice(b"\",\"seq\":");
+        match self.seq {
+            Some(seq) => canonical::write_u64(&mut out, seq),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"subject\":");
+        canonical::write_str(&mut out, &self.subject);
+        out.push(b'}');
+        sha256(&out)
     }
+}
+
+/// Lowercase hex of a hash, in `buf`.
+fn to_hex<'a>(hash: &Hash, buf: &'a mut [u8; 64]) -> &'a [u8] {
+    // The buffer is exactly twice the hash's length, so this cannot fail.
+    let _ = hex::encode_to_slice(hash, buf);
+    buf
 }
 
 /// An entry and its record as the store holds it now: `None` when the row
@@ -155,9 +190,9 @@ pub struct Item {
 
 /// RFC 8785 encoding of `value`.
 pub fn canonical(value: &Value) -> Vec<u8> {
-    // A `Value` always serializes; the canonicalizer fails only on
-    // non-finite numbers, which a `Value` cannot hold.
-    serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+    let mut out = Vec::with_capacity(128);
+    canonical::write_value(&mut out, value);
+    out
 }
 
 /// sha256 of `bytes`.
@@ -176,6 +211,25 @@ pub fn record_hash(record: &Value) -> Hash {
 pub fn event_record(case: &str, seq: u64, at: Millis, schema_version: u32, event: &str) -> Value {
     let event = serde_json::from_str::<Value>(event).unwrap_or_else(|_| Value::from(event));
     event_record_of(case, seq, at, schema_version, event)
+}
+
+/// The content hash of [`event_record_of`]`(case, seq, at, schema_version,
+/// event)`, without building the record: its canonical encoding is the
+/// event's, between the other members in key order.
+pub fn event_content(case: &str, seq: u64, at: Millis, schema_version: u32, event: &Value) -> Hash {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"{\"at\":");
+    canonical::write_i64(&mut out, at);
+    out.extend_from_slice(b",\"case\":");
+    canonical::write_str(&mut out, case);
+    out.extend_from_slice(b",\"event\":");
+    canonical::write_value(&mut out, event);
+    out.extend_from_slice(b",\"schema_version\":");
+    canonical::write_u64(&mut out, u64::from(schema_version));
+    out.extend_from_slice(b",\"seq\":");
+    canonical::write_u64(&mut out, seq);
+    out.extend_from_slice(b",\"type\":\"event\"}");
+    sha256(&out)
 }
 
 /// [`event_record`] for an event already parsed.
@@ -341,6 +395,36 @@ mod tests {
             let mut changed = entry.clone();
             change(&mut changed);
             assert_ne!(changed.expected_hash(), entry.hash, "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn hashes_written_directly_equal_those_of_the_encoded_records() {
+        let reference = |value: &Value| sha256(&serde_json_canonicalizer::to_vec(value).unwrap());
+        for (subject, seq) in [("c-1", Some(7)), ("name@1.0.0 \"q\"\n", None)] {
+            let entry = Entry::next(
+                9_007_199_254_740_993,
+                [3; 32],
+                EntryKind::Plugin,
+                subject,
+                seq,
+                &json!({}),
+            );
+            let expected = reference(&json!({
+                "content": hex::encode(entry.content),
+                "kind": entry.kind.as_str(),
+                "position": entry.position,
+                "prev": hex::encode(entry.prev),
+                "seq": entry.seq,
+                "subject": entry.subject,
+            }));
+            assert_eq!(entry.hash, expected, "{subject}");
+        }
+        let event = json!({"type": "step_finished", "data": {"b": [1.5, 2], "\u{e000}": 1, "\u{1f600}": 2}});
+        for (case, at) in [("c1", 1_800_000_000_000), ("c\u{1}\"", -5)] {
+            let record = event_record_of(case, 3, at, 1, event.clone());
+            assert_eq!(event_content(case, 3, at, 1, &event), record_hash(&record));
+            assert_eq!(record_hash(&record), reference(&record));
         }
     }
 

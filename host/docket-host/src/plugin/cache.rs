@@ -4,6 +4,11 @@
 //! compiled artifact takes a fraction of one. Artifacts are files named by
 //! the component's sha256 and a hash of the engine configuration, so a
 //! changed component or a changed engine never meets a stale artifact.
+//!
+//! Beside each artifact the cache keeps the plugin's identity (name and
+//! version) once a load with every capability granted succeeded, so that a
+//! plugin directory can index its files without loading the plugins no
+//! workflow uses.
 
 use super::types::PluginDigest;
 use std::hash::{Hash, Hasher};
@@ -83,6 +88,53 @@ impl ArtifactCache {
         }
     }
 }
+
+impl ArtifactCache {
+    fn identity_path(&self, digest: &PluginDigest) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.identity", digest.to_hex(), self.engine_key))
+    }
+
+    /// The name and version a load of `digest` gave before, if one was
+    /// recorded by this build of docket on this engine configuration.
+    pub(crate) fn identity(&self, digest: &PluginDigest) -> Option<(String, String)> {
+        let text = std::fs::read_to_string(self.identity_path(digest)).ok()?;
+        let mut lines = text.lines();
+        let (format, name, version) = (lines.next()?, lines.next()?, lines.next()?);
+        (format == IDENTITY_FORMAT && lines.next().is_none())
+            .then(|| (name.to_owned(), version.to_owned()))
+    }
+
+    /// Records that `digest` loads, with every capability granted, as
+    /// plugin `name` at `version`; a failure only costs a later load.
+    pub(crate) fn store_identity(&self, digest: &PluginDigest, name: &str, version: &str) {
+        if name.contains('\n') || version.contains('\n') {
+            return;
+        }
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+            std::io::Write::write_all(
+                &mut tmp,
+                format!("{IDENTITY_FORMAT}\n{name}\n{version}\n").as_bytes(),
+            )?;
+            tmp.persist(self.identity_path(digest))
+                .map_err(|err| err.error)?;
+            Ok(())
+        };
+        if let Err(err) = write() {
+            tracing::warn!(dir = %self.dir.display(), "could not record a plugin's identity: {err}");
+        }
+    }
+}
+
+/// The first line of an identity record: the docket build that wrote it,
+/// since what a load accepts may change between builds even on the same
+/// engine.
+const IDENTITY_FORMAT: &str = concat!(
+    "docket-plugin-identity/1 docket ",
+    env!("CARGO_PKG_VERSION")
+);
 
 /// Feeds `Hash` output into sha256, for a key that is stable across runs.
 struct Sha256Hasher(sha2::Sha256);

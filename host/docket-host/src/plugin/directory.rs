@@ -5,17 +5,27 @@
 //! and `check-config` work whatever it imports; the engine reloads a
 //! plugin from [`Directory::bytes`] with a step's own grants before running
 //! it.
+//!
+//! Plugins are loaded when first asked for, not when the directory is
+//! opened: a directory may hold interpreter plugins (Python, JavaScript)
+//! whose compiled code and memory image take tens of MiB, which a host
+//! whose workflows do not use them should not pay for. Opening reads and
+//! hashes every file and takes its name and version from the runtime's disk
+//! cache, which records them after the first successful load of the same
+//! bytes; a file with no such record is loaded then, so a broken file is
+//! still refused when the directory is opened.
 
 use super::grants::{Capability, Grants};
 use super::limits::Limits;
 use super::plugin::{ConfigError, LoadError, Plugin};
-use super::runtime::Runtime;
+use super::runtime::{Identified, Runtime};
+use super::types::PluginDigest;
 use crate::Json;
 use crate::store::Pin;
 use crate::workflow::{PluginFacts, PluginProblem};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Why a plugin directory cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -65,20 +75,80 @@ pub enum DirectoryError {
     },
 }
 
-/// The plugins of one directory, by name and version.
+/// The plugins of one directory, by name and version. Clones share the
+/// plugins loaded so far.
 #[derive(Clone)]
 pub struct Directory {
     dir: PathBuf,
+    runtime: Runtime,
     /// Name -> versions, lowest first.
     plugins: BTreeMap<String, Vec<Entry>>,
 }
 
 #[derive(Clone)]
 struct Entry {
+    name: String,
     version: semver::Version,
-    plugin: Plugin,
     path: PathBuf,
-    bytes: Arc<[u8]>,
+    /// The sha256 of the file when the directory was opened.
+    digest: PluginDigest,
+    /// The file's bytes, read again on first use and checked against
+    /// `digest`.
+    bytes: Arc<OnceLock<Result<Arc<[u8]>, String>>>,
+    /// The plugin, loaded on first use; the error says why it could not be.
+    plugin: Arc<OnceLock<Result<Plugin, String>>>,
+}
+
+impl Entry {
+    fn bytes(&self) -> Result<&[u8], &str> {
+        let read = || {
+            let bytes = std::fs::read(&self.path)
+                .map_err(|err| format!("failed to read `{}`: {err}", self.path.display()))?;
+            if PluginDigest::of(&bytes) != self.digest {
+                return Err(format!(
+                    "`{}` changed since the plugin directory was opened (it had sha256 {})",
+                    self.path.display(),
+                    self.digest
+                ));
+            }
+            Ok(bytes.into())
+        };
+        match self.bytes.get_or_init(read) {
+            Ok(bytes) => Ok(bytes),
+            Err(reason) => Err(reason),
+        }
+    }
+
+    fn plugin(&self, runtime: &Runtime) -> Result<&Plugin, &str> {
+        let load = || {
+            let bytes = self.bytes().map_err(str::to_owned)?;
+            let all = Capability::ALL
+                .into_iter()
+                .fold(Grants::none(), Grants::grant);
+            let plugin = runtime
+                .load(bytes, all)
+                .map_err(|err| format!("failed to load plugin `{}`: {err}", self.path.display()))?;
+            if plugin.info().name != self.name || plugin.info().version != self.version.to_string()
+            {
+                return Err(format!(
+                    "`{}` was indexed as `{}@{}` but describes itself as `{}@{}`",
+                    self.path.display(),
+                    self.name,
+                    self.version,
+                    plugin.info().name,
+                    plugin.info().version
+                ));
+            }
+            Ok(plugin)
+        };
+        let res = self
+            .plugin
+            .get_or_init(|| load().inspect_err(|reason| tracing::error!("{reason}")));
+        match res {
+            Ok(plugin) => Ok(plugin),
+            Err(reason) => Err(reason),
+        }
+    }
 }
 
 impl std::fmt::Debug for Directory {
@@ -98,7 +168,10 @@ impl std::fmt::Debug for Directory {
 }
 
 impl Directory {
-    /// Loads every `*.wasm` file in `dir` (not its subdirectories).
+    /// Indexes every `*.wasm` file in `dir` (not its subdirectories) by
+    /// plugin name and version. A plugin is loaded when it is first asked
+    /// for; one whose name and version the runtime's disk cache does not
+    /// know yet is loaded now, to learn them.
     ///
     /// # Errors
     ///
@@ -119,52 +192,67 @@ impl Directory {
             }
         }
         paths.sort();
-        let grants = Capability::ALL
-            .into_iter()
-            .fold(Grants::none(), Grants::grant);
         let mut plugins: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
         for path in paths {
-            let bytes: Arc<[u8]> = std::fs::read(&path)
-                .map_err(|source| DirectoryError::Load {
+            let load_error = |source| DirectoryError::Load {
+                path: path.clone(),
+                source,
+            };
+            let bytes = std::fs::read(&path).map_err(|source| {
+                load_error(LoadError::Read {
                     path: path.clone(),
-                    source: LoadError::Read {
-                        path: path.clone(),
-                        source,
-                    },
-                })?
-                .into();
-            let plugin =
-                runtime
-                    .load(&bytes, grants.clone())
-                    .map_err(|source| DirectoryError::Load {
-                        path: path.clone(),
-                        source,
-                    })?;
-            let info = plugin.info();
+                    source,
+                })
+            })?;
+            let digest = PluginDigest::of(&bytes);
+            let (name, version, loaded) =
+                match runtime.identify(&bytes, &digest).map_err(load_error)? {
+                    Identified::Recorded { name, version } => (name, version, None),
+                    Identified::Loaded(plugin) => (
+                        plugin.info().name.clone(),
+                        plugin.info().version.clone(),
+                        Some(plugin),
+                    ),
+                };
             let version =
-                semver::Version::parse(&info.version).map_err(|_| DirectoryError::BadVersion {
+                semver::Version::parse(&version).map_err(|_| DirectoryError::BadVersion {
                     path: path.clone(),
-                    version: info.version.clone(),
+                    version: version.clone(),
                 })?;
-            let entries = plugins.entry(info.name.clone()).or_default();
+            let entries = plugins.entry(name.clone()).or_default();
             if let Some(other) = entries.iter().find(|e| e.version == version) {
                 return Err(DirectoryError::Duplicate {
-                    name: info.name.clone(),
+                    name,
                     version: version.to_string(),
                     first: other.path.clone(),
                     second: path,
                 });
             }
-            entries.push(Entry {
+            let entry = Entry {
+                name,
                 version,
-                plugin,
                 path,
-                bytes,
-            });
+                digest,
+                bytes: Arc::new(OnceLock::new()),
+                plugin: Arc::new(OnceLock::new()),
+            };
+            match loaded {
+                // Loading it again from the disk cache takes milliseconds:
+                // let go of it until a workflow needs it.
+                Some(_) if runtime.has_disk_cache() => runtime.forget(&digest),
+                // Without a disk cache a second load compiles again: keep it.
+                Some(plugin) => {
+                    let _ = entry.bytes.set(Ok(bytes.into()));
+                    let _ = entry.plugin.set(Ok(plugin));
+                }
+                None => {}
+            }
+            entries.push(entry);
             entries.sort_by(|a, b| a.version.cmp(&b.version));
         }
         Ok(Directory {
             dir: dir.to_owned(),
+            runtime: runtime.clone(),
             plugins,
         })
     }
@@ -174,9 +262,13 @@ impl Directory {
         &self.dir
     }
 
-    /// Every plugin, by name, then version.
+    /// Every plugin, by name, then version, loading each; one that cannot
+    /// be loaded any more (its file changed) is left out.
     pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
-        self.plugins.values().flatten().map(|e| &e.plugin)
+        self.plugins
+            .values()
+            .flatten()
+            .filter_map(|e| e.plugin(&self.runtime).ok())
     }
 
     /// The versions of plugin `name`, lowest first.
@@ -201,15 +293,16 @@ impl Directory {
 
     /// The highest version of plugin `name` that matches the semver
     /// requirement `version_req` (`*` for any; `0.1` means `^0.1`),
-    /// loaded with every capability granted.
+    /// loaded with every capability granted. `None` also when its file
+    /// changed since the directory was opened ([`Directory::resolve`] says so).
     pub fn find(&self, name: &str, version_req: &str) -> Option<&Plugin> {
-        self.entry(name, version_req).map(|e| &e.plugin)
+        self.entry(name, version_req)?.plugin(&self.runtime).ok()
     }
 
     /// The component bytes of what [`Directory::find`] finds, to load it
     /// again with a step's own grants.
     pub fn bytes(&self, name: &str, version_req: &str) -> Option<&[u8]> {
-        self.entry(name, version_req).map(|e| &*e.bytes)
+        self.entry(name, version_req)?.bytes().ok()
     }
 
     /// The file of what [`Directory::find`] finds.
@@ -245,10 +338,16 @@ impl Directory {
     ///
     /// # Errors
     ///
-    /// [`PluginProblem::Unknown`] or [`PluginProblem::UnknownVersion`].
+    /// [`PluginProblem::Unknown`] or [`PluginProblem::UnknownVersion`];
+    /// [`PluginProblem::Unavailable`] if its file changed since the
+    /// directory was opened.
     pub fn resolve(&self, name: &str, requirement: &str) -> Result<&Plugin, PluginProblem> {
-        self.find(name, requirement)
-            .ok_or_else(|| self.missing(name, requirement))
+        let entry = self
+            .entry(name, requirement)
+            .ok_or_else(|| self.missing(name, requirement))?;
+        entry
+            .plugin(&self.runtime)
+            .map_err(|reason| PluginProblem::Unavailable(reason.to_owned()))
     }
 
     /// Exactly the plugin `pin` names: its version, with its bytes.
@@ -258,16 +357,18 @@ impl Directory {
     /// [`PluginProblem::Unavailable`] when the directory no longer has
     /// that version, or its file now has other bytes.
     pub fn pinned(&self, pin: &Pin) -> Result<&Plugin, PluginProblem> {
-        let found = self.find(&pin.plugin, &format!("={}", pin.version));
+        let found = self.entry(&pin.plugin, &format!("={}", pin.version));
         match found {
-            Some(plugin) if plugin.digest().to_hex() == pin.sha256 => Ok(plugin),
-            Some(plugin) => Err(PluginProblem::Unavailable(format!(
+            Some(entry) if entry.digest.to_hex() == pin.sha256 => entry
+                .plugin(&self.runtime)
+                .map_err(|reason| PluginProblem::Unavailable(reason.to_owned())),
+            Some(entry) => Err(PluginProblem::Unavailable(format!(
                 "`{}@{}` was deployed with sha256 {}, but its file in `{}` now has sha256 {}; deploy a new version of the workflow to use the new build",
                 pin.plugin,
                 pin.version,
                 pin.sha256,
                 self.dir.display(),
-                plugin.digest().to_hex()
+                entry.digest
             ))),
             None => Err(PluginProblem::Unavailable(format!(
                 "`{}@{}` (sha256 {}) was deployed, but `{}` no longer has that version",

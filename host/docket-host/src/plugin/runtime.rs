@@ -227,6 +227,60 @@ impl Runtime {
     }
 }
 
+/// What [`Runtime::identify`] found out about a component.
+pub(crate) enum Identified {
+    /// The disk cache recorded an earlier load of the same bytes.
+    Recorded {
+        /// The plugin's name.
+        name: String,
+        /// Its version, as `describe` gave it.
+        version: String,
+    },
+    /// Nothing was recorded: the plugin was loaded now.
+    Loaded(super::Plugin),
+}
+
+impl Runtime {
+    /// The name and version of the plugin in `bytes` (whose sha256 is
+    /// `digest`) loaded with every capability granted: from the disk
+    /// cache's record of an earlier such load when there is one, without
+    /// compiling or running anything; otherwise by loading it, and then
+    /// recording it.
+    ///
+    /// # Errors
+    ///
+    /// A [`super::LoadError`] when the bytes had to be loaded and could not be.
+    pub(crate) fn identify(
+        &self,
+        bytes: &[u8],
+        digest: &PluginDigest,
+    ) -> Result<Identified, super::LoadError> {
+        if let Some((name, version)) = self.inner.disk.as_ref().and_then(|d| d.identity(digest)) {
+            return Ok(Identified::Recorded { name, version });
+        }
+        let all = super::Capability::ALL
+            .into_iter()
+            .fold(super::Grants::none(), super::Grants::grant);
+        let plugin = self.load(bytes, all)?;
+        if let Some(disk) = &self.inner.disk {
+            disk.store_identity(digest, &plugin.info().name, &plugin.info().version);
+        }
+        Ok(Identified::Loaded(plugin))
+    }
+
+    /// Whether compiled components are kept on disk, so that loading one
+    /// again costs milliseconds, not a compilation.
+    pub(crate) fn has_disk_cache(&self) -> bool {
+        self.inner.disk.is_some()
+    }
+
+    /// Drops the in-memory copy of a compiled component; plugins loaded
+    /// from it keep theirs.
+    pub(crate) fn forget(&self, digest: &PluginDigest) {
+        self.inner.memory.lock().expect("cache lock").remove(digest);
+    }
+}
+
 /// The shortest deadline tick: the ticker thread wakes once per tick.
 const MIN_EPOCH_TICK: Duration = Duration::from_micros(100);
 

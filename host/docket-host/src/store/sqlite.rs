@@ -67,6 +67,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many idle read connections are kept.
 const IDLE_READERS: usize = 8;
 
+/// The writer's page cache, as `PRAGMA cache_size` takes it (negative:
+/// KiB): 32 MiB.
+const WRITER_CACHE_KIB: i64 = -32 * 1024;
+
+/// WAL pages after which a commit checkpoints (64 MiB of 4 KiB pages).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 16 * 1024;
+
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
@@ -218,6 +225,18 @@ impl Sqlite {
             .map_err(open_error(&path, "configure"))?;
         writer
             .pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_error(&path, "configure"))?;
+        // A group commit of thousands of events dirties more pages than
+        // SQLite's default 2 MiB cache holds: it then spills pages to the
+        // WAL mid-transaction and reads back pages it just evicted.
+        writer
+            .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+            .map_err(open_error(&path, "configure"))?;
+        // Checkpointing after every 1,000 pages (the default) copies the
+        // same hot index pages into the database after nearly every group
+        // commit; a larger WAL copies each of them once per checkpoint.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             .map_err(open_error(&path, "configure"))?;
         migrate(&mut writer, &path)?;
         let reader = open_reader(&path)?;
@@ -1088,15 +1107,15 @@ fn insert_events(
             event.to_string()
         ])
         .map_err(|err| db(&what())(err))?;
-        let record =
-            ledger::event_record_of(case, recorded.seq, recorded.at, SCHEMA_VERSION, event);
-        chain.append(
+        let content =
+            ledger::event_content(case, recorded.seq, recorded.at, SCHEMA_VERSION, &event);
+        chain.append_hashed(
             tx,
             EntryKind::Event,
             case,
             Some(recorded.seq),
             None,
-            &record,
+            content,
         )?;
     }
     Ok(())
@@ -1144,7 +1163,21 @@ impl Chain {
         stored: Option<&str>,
         record: &Value,
     ) -> Result<(), Error> {
-        let entry = Entry::next(self.position + 1, self.head, kind, subject, seq, record);
+        let content = ledger::record_hash(record);
+        self.append_hashed(tx, kind, subject, seq, stored, content)
+    }
+
+    /// [`Chain::append`] for a record whose hash, `content`, is known.
+    fn append_hashed(
+        &mut self,
+        tx: &Transaction<'_>,
+        kind: EntryKind,
+        subject: &str,
+        seq: Option<u64>,
+        stored: Option<&str>,
+        content: Hash,
+    ) -> Result<(), Error> {
+        let entry = Entry::with_content(self.position + 1, self.head, kind, subject, seq, content);
         tx.prepare_cached(
             "INSERT INTO ledger (position, kind, subject, seq, record, prev, content, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1324,14 +1357,25 @@ fn append(
     update: &CaseUpdate,
 ) -> Result<(), Error> {
     let what = || format!("append to case `{case}`");
-    let current: Option<(i64, i64, Millis, String)> = tx
-        .prepare_cached("SELECT n, events, updated_at, waiting_roles FROM cases WHERE id = ?1")
+    let current: Option<(i64, i64, Millis, String, String, Option<Millis>)> = tx
+        .prepare_cached(
+            "SELECT n, events, updated_at, waiting_roles, status, next_due FROM cases WHERE id = ?1",
+        )
         .and_then(|mut stmt| {
-            stmt.query_row([case], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .optional()
+            stmt.query_row([case], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .optional()
         })
         .map_err(|err| db(&what())(err))?;
-    let Some((case_n, n_events, updated_at, old_roles)) = current else {
+    let Some((case_n, n_events, updated_at, old_roles, old_status, old_due)) = current else {
         return Err(Error::NoSuchCase(case.to_owned()));
     };
     let n_events = u64::try_from(n_events)
@@ -1347,21 +1391,32 @@ fn append(
     }
     let updated_at = events.last().map_or(updated_at, |last| last.at);
     let n_events = to_i64(n_events + events.len() as u64, "journal length")?;
-    tx.prepare_cached(
-        "UPDATE cases SET status = ?2, waiting_roles = ?3, next_due = ?4, updated_at = ?5, events = ?6 \
-         WHERE n = ?1",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            case_n,
-            update.status.as_str(),
-            roles,
-            update.next_due,
-            updated_at,
-            n_events
-        ])
-    })
-    .map_err(|err| db(&what())(err))?;
+    // SQLite rewrites the entries of every index on a column an UPDATE
+    // sets, changed or not; status and next_due are in five indexes and
+    // most appends (a step finished, the next one scheduled) change
+    // neither, so such appends set only the columns no index holds.
+    let res = if old_status == update.status.as_str() && old_due == update.next_due {
+        tx.prepare_cached(
+            "UPDATE cases SET waiting_roles = ?2, updated_at = ?3, events = ?4 WHERE n = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![case_n, roles, updated_at, n_events]))
+    } else {
+        tx.prepare_cached(
+            "UPDATE cases SET status = ?2, waiting_roles = ?3, next_due = ?4, updated_at = ?5, events = ?6 \
+             WHERE n = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                case_n,
+                update.status.as_str(),
+                roles,
+                update.next_due,
+                updated_at,
+                n_events
+            ])
+        })
+    };
+    res.map_err(|err| db(&what())(err))?;
     Ok(())
 }
 
