@@ -127,32 +127,7 @@ impl Catalog for DirectoryCatalog {
     fn publish(&self, package: &Package) -> Result<Release, CatalogError> {
         let manifest = &package.manifest;
         let version = publishable_version(manifest)?;
-        let digest = package.digest();
-        let mut release = match self.read_release(&manifest.name, &version)? {
-            Some(existing) if existing.manifest != digest => {
-                return Err(CatalogError::Exists {
-                    plugin: package.id(),
-                });
-            }
-            Some(existing) => existing,
-            None => Release {
-                manifest: digest,
-                component: manifest.component.sha256.clone(),
-                signatures: Vec::new(),
-                yanked: None,
-            },
-        };
-        if PluginDigest::of(&package.component).to_hex() != release.component {
-            return Err(CatalogError::Invalid(format!(
-                "plugin `{}`: the component is not the one its manifest names",
-                package.id()
-            )));
-        }
-        for signature in &package.signatures {
-            if !release.signatures.contains(signature) {
-                release.signatures.push(signature.clone());
-            }
-        }
+        let release = Release::published(self.read_release(&manifest.name, &version)?, package)?;
         self.put_blob(&package.component)?;
         self.put_blob(&package.manifest_bytes)?;
         self.write_release(&manifest.name, &version, &release)?;

@@ -258,6 +258,50 @@ fn publishable_version(manifest: &Manifest) -> Result<semver::Version, CatalogEr
     })
 }
 
+impl Release {
+    /// The release publishing `package` makes, given what is stored under
+    /// its `name@version` already: versions are immutable, so other content
+    /// is [`CatalogError::Exists`]; the same content gains the package's
+    /// new signatures.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Exists`], or [`CatalogError::Invalid`] when the
+    /// component is not the one the manifest names.
+    pub fn published(
+        existing: Option<Release>,
+        package: &Package,
+    ) -> Result<Release, CatalogError> {
+        let digest = package.digest();
+        let mut release = match existing {
+            Some(existing) if existing.manifest != digest => {
+                return Err(CatalogError::Exists {
+                    plugin: package.id(),
+                });
+            }
+            Some(existing) => existing,
+            None => Release {
+                manifest: digest,
+                component: package.manifest.component.sha256.clone(),
+                signatures: Vec::new(),
+                yanked: None,
+            },
+        };
+        if crate::plugin::PluginDigest::of(&package.component).to_hex() != release.component {
+            return Err(CatalogError::Invalid(format!(
+                "plugin `{}`: the component is not the one its manifest names",
+                package.id()
+            )));
+        }
+        for signature in &package.signatures {
+            if !release.signatures.contains(signature) {
+                release.signatures.push(signature.clone());
+            }
+        }
+        Ok(release)
+    }
+}
+
 /// Where packages live. Every location stores them by content and hands
 /// them out only through [`Catalog::pull`], verified.
 pub trait Catalog: Send + Sync {

@@ -465,38 +465,16 @@ impl Catalog for OciCatalog {
         let manifest = &package.manifest;
         let version = publishable_version(manifest)?;
         let reference = self.version_reference(&manifest.name, &version)?;
-        let digest = package.digest();
-        let mut release = match self.stored(&manifest.name, &version)? {
-            Some(existing) if existing.release.manifest != digest => {
-                return Err(CatalogError::Exists {
-                    plugin: package.id(),
-                });
-            }
-            Some(existing) => existing.release,
-            None => Release {
-                manifest: digest,
-                component: manifest.component.sha256.clone(),
-                signatures: Vec::new(),
-                yanked: None,
-            },
-        };
-        if PluginDigest::of(&package.component).to_hex() != release.component {
-            return Err(CatalogError::Invalid(format!(
-                "plugin `{}`: the component is not the one its manifest names",
-                package.id()
-            )));
-        }
+        let existing = self
+            .stored(&manifest.name, &version)?
+            .map(|stored| stored.release);
+        let release = Release::published(existing, package)?;
         let manifest_text = std::str::from_utf8(&package.manifest_bytes).map_err(|err| {
             CatalogError::Invalid(format!(
                 "plugin `{}`: the manifest is not UTF-8 text: {err}",
                 package.id()
             ))
         })?;
-        for signature in &package.signatures {
-            if !release.signatures.contains(signature) {
-                release.signatures.push(signature.clone());
-            }
-        }
         let component_digest = format!("sha256:{}", release.component);
         let config = wasm_config(manifest, &package.component, &component_digest);
         let config_digest = sha256(&config);
