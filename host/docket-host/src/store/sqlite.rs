@@ -41,6 +41,7 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -520,6 +521,7 @@ impl Backend for Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin a commit"))?;
         let mut chain = Chain::head(&tx)?;
+        let mut touched = TouchedCases::new();
         for write in batch {
             match write {
                 Write::CreateCase { row, events } => create_case(&tx, &mut chain, row, events)?,
@@ -527,11 +529,12 @@ impl Backend for Sqlite {
                     case,
                     events,
                     update,
-                } => append(&tx, &mut chain, case, events, update)?,
+                } => append(&tx, &mut chain, &mut touched, case, events, update)?,
                 Write::Enqueue(entries) => enqueue(&tx, entries)?,
                 Write::Delivered(keys) => delivered(&tx, keys)?,
             }
         }
+        write_touched(&tx, &touched)?;
         // Dropping the transaction on an error above rolled everything back.
         tx.commit().map_err(db("commit a batch"))
     }
@@ -1099,16 +1102,25 @@ fn insert_events(
                 recorded.seq
             ))
         })?;
+        // The journal keeps the canonical text the ledger hashes: one
+        // encoding per event instead of two. It is plain JSON to any reader.
+        let text = ledger::canonical(&event);
+        let stored = std::str::from_utf8(&text).map_err(|err| {
+            Error::Database(format!(
+                "failed to encode event {} of case `{case}`: {err}",
+                recorded.seq
+            ))
+        })?;
         stmt.execute(params![
             case,
             to_i64(recorded.seq, "seq")?,
             recorded.at,
             SCHEMA_VERSION,
-            event.to_string()
+            stored
         ])
         .map_err(|err| db(&what())(err))?;
         let content =
-            ledger::event_content(case, recorded.seq, recorded.at, SCHEMA_VERSION, &event);
+            ledger::event_content(case, recorded.seq, recorded.at, SCHEMA_VERSION, &text);
         chain.append_hashed(
             tx,
             EntryKind::Event,
@@ -1349,74 +1361,128 @@ fn duplicate(tx: &Transaction<'_>, row: &CaseRow) -> Result<Error, Error> {
     })
 }
 
+/// A case row as one transaction found and left it. A batch often appends
+/// to the same case several times (its steps run while earlier commits
+/// wait); the row is read once and written once, when the batch ends.
+struct Touched {
+    case_n: i64,
+    events: u64,
+    updated_at: Millis,
+    roles: String,
+    /// Status and due time as the transaction found them: an UPDATE that
+    /// leaves both alone need not touch their indexes.
+    found: (String, Option<Millis>),
+    /// Status and due time after the transaction's appends, once there was one.
+    after: Option<(&'static str, Option<Millis>)>,
+}
+
+/// The case rows a transaction touched, by case id.
+type TouchedCases = HashMap<String, Touched>;
+
 fn append(
     tx: &Transaction<'_>,
     chain: &mut Chain,
+    touched: &mut TouchedCases,
     case: &str,
     events: &[Recorded],
     update: &CaseUpdate,
 ) -> Result<(), Error> {
     let what = || format!("append to case `{case}`");
-    let current: Option<(i64, i64, Millis, String, String, Option<Millis>)> = tx
-        .prepare_cached(
-            "SELECT n, events, updated_at, waiting_roles, status, next_due FROM cases WHERE id = ?1",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row([case], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+    if !touched.contains_key(case) {
+        let found = tx
+            .prepare_cached(
+                "SELECT n, events, updated_at, waiting_roles, status, next_due FROM cases WHERE id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([case], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .optional()
             })
-            .optional()
-        })
-        .map_err(|err| db(&what())(err))?;
-    let Some((case_n, n_events, updated_at, old_roles, old_status, old_due)) = current else {
-        return Err(Error::NoSuchCase(case.to_owned()));
-    };
-    let n_events = u64::try_from(n_events)
-        .map_err(|_| Error::Corrupt(format!("case `{case}` has a journal of {n_events} events")))?;
-    check_numbering(case, events, n_events + 1)?;
+            .map_err(|err| db(&what())(err))?;
+        let Some((case_n, n_events, updated_at, roles, status, next_due)) = found else {
+            return Err(Error::NoSuchCase(case.to_owned()));
+        };
+        let events = u64::try_from(n_events).map_err(|_| {
+            Error::Corrupt(format!("case `{case}` has a journal of {n_events} events"))
+        })?;
+        touched.insert(
+            case.to_owned(),
+            Touched {
+                case_n,
+                events,
+                updated_at,
+                roles,
+                found: (status, next_due),
+                after: None,
+            },
+        );
+    }
+    let row = touched
+        .get_mut(case)
+        .unwrap_or_else(|| unreachable!("inserted above"));
+    check_numbering(case, events, row.events + 1)?;
     insert_events(tx, chain, case, events)?;
     let roles = roles_json(&update.waiting_roles)?;
-    if roles != old_roles {
+    if roles != row.roles {
         tx.prepare_cached("DELETE FROM case_roles WHERE case_n = ?1")
-            .and_then(|mut stmt| stmt.execute([case_n]))
+            .and_then(|mut stmt| stmt.execute([row.case_n]))
             .map_err(|err| db(&what())(err))?;
-        insert_roles(tx, case, case_n, &update.waiting_roles)?;
+        insert_roles(tx, case, row.case_n, &update.waiting_roles)?;
+        row.roles = roles;
     }
-    let updated_at = events.last().map_or(updated_at, |last| last.at);
-    let n_events = to_i64(n_events + events.len() as u64, "journal length")?;
-    // SQLite rewrites the entries of every index on a column an UPDATE
-    // sets, changed or not; status and next_due are in five indexes and
-    // most appends (a step finished, the next one scheduled) change
-    // neither, so such appends set only the columns no index holds.
-    let res = if old_status == update.status.as_str() && old_due == update.next_due {
-        tx.prepare_cached(
-            "UPDATE cases SET waiting_roles = ?2, updated_at = ?3, events = ?4 WHERE n = ?1",
-        )
-        .and_then(|mut stmt| stmt.execute(params![case_n, roles, updated_at, n_events]))
-    } else {
-        tx.prepare_cached(
-            "UPDATE cases SET status = ?2, waiting_roles = ?3, next_due = ?4, updated_at = ?5, events = ?6 \
-             WHERE n = ?1",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                case_n,
-                update.status.as_str(),
-                roles,
-                update.next_due,
-                updated_at,
-                n_events
-            ])
-        })
-    };
-    res.map_err(|err| db(&what())(err))?;
+    if let Some(last) = events.last() {
+        row.updated_at = last.at;
+    }
+    row.events += events.len() as u64;
+    row.after = Some((update.status.as_str(), update.next_due));
+    Ok(())
+}
+
+/// Writes the case rows a transaction's appends changed.
+fn write_touched(tx: &Transaction<'_>, touched: &TouchedCases) -> Result<(), Error> {
+    for (case, row) in touched {
+        let Some((status, next_due)) = row.after else {
+            continue;
+        };
+        let what = || format!("append to case `{case}`");
+        let n_events = to_i64(row.events, "journal length")?;
+        // SQLite rewrites the entries of every index on a column an UPDATE
+        // sets, changed or not; status and next_due are in five indexes and
+        // most appends (a step finished, the next one scheduled) change
+        // neither, so such appends set only the columns no index holds.
+        let res = if row.found.0 == status && row.found.1 == next_due {
+            tx.prepare_cached(
+                "UPDATE cases SET waiting_roles = ?2, updated_at = ?3, events = ?4 WHERE n = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![row.case_n, row.roles, row.updated_at, n_events])
+            })
+        } else {
+            tx.prepare_cached(
+                "UPDATE cases SET status = ?2, waiting_roles = ?3, next_due = ?4, updated_at = ?5, events = ?6 \
+                 WHERE n = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    row.case_n,
+                    status,
+                    row.roles,
+                    next_due,
+                    row.updated_at,
+                    n_events
+                ])
+            })
+        };
+        res.map_err(|err| db(&what())(err))?;
+    }
     Ok(())
 }
 
