@@ -123,6 +123,33 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// CPU time each thread of this process has used so far, by thread name
+/// (`/proc/self/task/*/schedstat`, nanoseconds): unlike wall time, it shows
+/// where the work goes even when other processes share the cores.
+fn cpu_by_thread() -> Vec<(String, Duration)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| {
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            let ns = stat.split_whitespace().next()?.parse().ok()?;
+            Some((name.trim().to_owned(), Duration::from_nanos(ns)))
+        })
+        .collect()
+}
+
+/// The CPU time of the threads whose name starts with `prefix`.
+fn cpu_of(threads: &[(String, Duration)], prefix: &str) -> Duration {
+    threads
+        .iter()
+        .filter(|(name, _)| name.starts_with(prefix))
+        .map(|(_, cpu)| *cpu)
+        .sum()
+}
+
 fn store_bytes(dir: &Path) -> u64 {
     ["docket.db", "docket.db-wal"]
         .iter()
@@ -202,6 +229,9 @@ fn main() {
     // Many cases in flight.
     let dir = tempfile::tempdir().expect("tempdir");
     let many_host = host(dir.path());
+    let main_thread = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    let main_thread = main_thread.trim().to_owned();
+    let main_before = cpu_of(&cpu_by_thread(), &main_thread);
     let began = Instant::now();
     let starts = (0..IN_FLIGHT)
         .map(|n| StartCase {
@@ -214,6 +244,11 @@ fn main() {
     assert!(results.iter().all(Result::is_ok), "every case is accepted");
     many_host.run_until_idle().expect("run");
     let elapsed = began.elapsed();
+    let threads = cpu_by_thread();
+    let per_case = |cpu: Duration| cpu.as_secs_f64() * 1e6 / IN_FLIGHT as f64;
+    let committer_us = per_case(cpu_of(&threads, "docket-committ"));
+    let workers_us = per_case(cpu_of(&threads, "docket-worker"));
+    let starting_us = per_case(cpu_of(&threads, &main_thread).saturating_sub(main_before));
     let rss = peak_rss_mib();
     let rows = many_host.cases(&CaseFilter::default()).expect("cases");
     let completed = rows
@@ -276,4 +311,11 @@ fn main() {
         bytes as f64 / IN_FLIGHT as f64
     );
     println!("| peak RSS | {rss:.0} MiB |");
+    println!("| CPU per case: committer thread | {committer_us:.0} µs |");
+    println!("| CPU per case: worker threads (plugin steps, engine) | {workers_us:.0} µs |");
+    println!("| CPU per case: the thread starting the cases | {starting_us:.0} µs |");
+    println!(
+        "| CPU per case, all three | {:.0} µs |",
+        committer_us + workers_us + starting_us
+    );
 }
