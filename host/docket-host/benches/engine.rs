@@ -150,6 +150,19 @@ fn cpu_of(threads: &[(String, Duration)], prefix: &str) -> Duration {
         .sum()
 }
 
+/// Bytes this process has written so far (`/proc/self/io`, `wchar`): the
+/// WAL frames, checkpoints and everything else.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|line| line.strip_prefix("wchar:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn store_bytes(dir: &Path) -> u64 {
     ["docket.db", "docket.db-wal"]
         .iter()
@@ -232,6 +245,7 @@ fn main() {
     let main_thread = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
     let main_thread = main_thread.trim().to_owned();
     let main_before = cpu_of(&cpu_by_thread(), &main_thread);
+    let written_before = written_bytes();
     let began = Instant::now();
     let starts = (0..IN_FLIGHT)
         .map(|n| StartCase {
@@ -245,6 +259,7 @@ fn main() {
     many_host.run_until_idle().expect("run");
     let elapsed = began.elapsed();
     let threads = cpu_by_thread();
+    let written = written_bytes() - written_before;
     let per_case = |cpu: Duration| cpu.as_secs_f64() * 1e6 / IN_FLIGHT as f64;
     let committer_us = per_case(cpu_of(&threads, "docket-committ"));
     let workers_us = per_case(cpu_of(&threads, "docket-worker"));
@@ -309,6 +324,10 @@ fn main() {
     println!(
         "| store bytes per finished case | {:.0} |",
         bytes as f64 / IN_FLIGHT as f64
+    );
+    println!(
+        "| bytes written per finished case (WAL frames, checkpoints) | {:.0} |",
+        written as f64 / IN_FLIGHT as f64
     );
     println!("| peak RSS | {rss:.0} MiB |");
     println!("| CPU per case: committer thread | {committer_us:.0} µs |");
