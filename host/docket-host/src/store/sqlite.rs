@@ -1102,25 +1102,19 @@ fn insert_events(
                 recorded.seq
             ))
         })?;
-        // The journal keeps the canonical text the ledger hashes: one
-        // encoding per event instead of two. It is plain JSON to any reader.
-        let text = ledger::canonical(&event);
-        let stored = std::str::from_utf8(&text).map_err(|err| {
-            Error::Database(format!(
-                "failed to encode event {} of case `{case}`: {err}",
-                recorded.seq
-            ))
-        })?;
+        // The journal keeps the event as serde_json writes it, members in
+        // the order they came (an applicant's form reads back as entered);
+        // the ledger hashes its canonical form.
         stmt.execute(params![
             case,
             to_i64(recorded.seq, "seq")?,
             recorded.at,
             SCHEMA_VERSION,
-            stored
+            event.to_string()
         ])
         .map_err(|err| db(&what())(err))?;
         let content =
-            ledger::event_content(case, recorded.seq, recorded.at, SCHEMA_VERSION, &text);
+            ledger::event_content(case, recorded.seq, recorded.at, SCHEMA_VERSION, &event);
         chain.append_hashed(
             tx,
             EntryKind::Event,
