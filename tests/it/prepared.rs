@@ -123,6 +123,40 @@ fn a_prepared_step_runs_exactly_like_its_component() {
 }
 
 #[test]
+fn a_prepared_notification_step_sends_exactly_what_its_component_sends() {
+    let runtime = runtime();
+    let original = load(
+        &runtime,
+        &support::plugin("notify-template"),
+        Grants::default().grant(Capability::Notify),
+    );
+    let letter = json!({
+        "channel": "email",
+        "to": "{{ applicant.email }}",
+        "subject": "Application {{ docket.case_id }} received",
+        "body": "Dear {{ applicant.name }}, we received your application for parcel {{ parcel }}."
+    });
+    let prepared = original
+        .prepare(&Json::from(letter.clone()))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let contexts = contexts();
+    assert_same_runs(&original, &prepared, &letter, &contexts);
+    let sent = prepared.run(
+        &contexts[1],
+        &Json::from(letter),
+        &Json::from(inputs()[0].clone()),
+        &Limits::default(),
+    );
+    assert_eq!(sent.notifications.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent.notifications[0].subject,
+        "Application BP-2026-0002 received"
+    );
+    let other = json!({"channel": "sms", "subject": "{{ parcel }}", "body": "{% if x %}"});
+    assert_same_runs(&original, &prepared, &other, &contexts);
+}
+
+#[test]
 fn plugins_that_do_not_opt_in_are_not_prepared() {
     let runtime = runtime();
     for name in ["route-rules", "validate-documents", "transform-fee"] {

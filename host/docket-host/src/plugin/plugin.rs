@@ -535,7 +535,20 @@ impl Plugin {
         }
     }
 
-    /// [`Plugin::run`] on this plugin's own component.
+    /// [`Plugin::run`] on this plugin's own component, never on a snapshot
+    /// the runtime prepared for a busy step, and without counting towards
+    /// preparing it: how `explain` replays a recorded decision with exactly
+    /// the component whose sha256 the ledger holds.
+    pub fn run_unprepared(
+        &self,
+        ctx: &StepContext,
+        config: &Json,
+        input: &Json,
+        limits: &Limits,
+    ) -> Execution {
+        self.run_here(ctx, config, input, limits)
+    }
+
     fn run_here(
         &self,
         ctx: &StepContext,
