@@ -174,8 +174,9 @@ enum Preparable {
     No,
     /// A marker this host does not understand, and why.
     Bad(String),
-    /// It is a snapshot already.
-    Prepared,
+    /// It is a snapshot already, whose memories start with up to this many
+    /// bytes.
+    Prepared { initial_memory: u64 },
 }
 
 /// Where a step is on its way to running prepared.
@@ -345,7 +346,7 @@ impl Plugin {
         let plugin = self.inner.inspection.info.name.clone();
         let bytes = match &self.inner.preparable {
             Preparable::Yes(bytes) => bytes,
-            Preparable::No | Preparable::Prepared => {
+            Preparable::No | Preparable::Prepared { .. } => {
                 return Err(PrepareError::NotSupported { plugin });
             }
             Preparable::Bad(reason) => {
@@ -372,6 +373,12 @@ impl Plugin {
         if classify_imports(&component, &runtime.engine) != inspection.imports {
             return Err(unlike("imports"));
         }
+        // Wasm pages of 64 KiB; an upper bound when there are several memories.
+        let initial_memory = component.resources_required().map_or(u64::MAX, |needs| {
+            u64::from(needs.num_memories)
+                .saturating_mul(needs.max_initial_memory_size.unwrap_or(0))
+                .saturating_mul(64 * 1024)
+        });
         let runtime = Runtime {
             inner: runtime.clone(),
         };
@@ -380,7 +387,7 @@ impl Plugin {
                 inspection.clone(),
                 &component,
                 (*self.inner.grants).clone(),
-                Preparable::Prepared,
+                Preparable::Prepared { initial_memory },
             )
             .map_err(|err| PrepareError::Snapshot {
                 reason: err.to_string(),
@@ -391,7 +398,7 @@ impl Plugin {
     /// by [`Plugin::prepare`], or the runtime prepared it for the config it
     /// runs with.
     pub fn is_prepared(&self) -> bool {
-        matches!(self.inner.preparable, Preparable::Prepared)
+        matches!(self.inner.preparable, Preparable::Prepared { .. })
             || matches!(*self.tier(), Tier::Ready { .. })
     }
 
@@ -529,10 +536,25 @@ impl Plugin {
         input: &Json,
         limits: &Limits,
     ) -> Execution {
-        match self.tiered(config) {
-            Some(prepared) => prepared.run_here(ctx, config, input, limits),
-            None => self.run_here(ctx, config, input, limits),
+        let Some(prepared) = self.tiered(config) else {
+            return self.run_here(ctx, config, input, limits);
+        };
+        // A snapshot starts with more memory than the component; where that
+        // does not fit this execution's limit, the component itself decides,
+        // as it always did.
+        if let Preparable::Prepared { initial_memory } = prepared.inner.preparable
+            && initial_memory > self.clamp(limits).memory
+        {
+            return self.run_here(ctx, config, input, limits);
         }
+        let execution = prepared.run_here(ctx, config, input, limits);
+        // Nor may the pool's view of the snapshot fail a case: no guest code
+        // has run when instantiating fails.
+        if let Err(StepError::Failed(StepFailure::Instantiate { reason })) = &execution.result {
+            tracing::debug!(plugin = %self.info().name, "prepared instance failed ({reason}); running unprepared");
+            return self.run_here(ctx, config, input, limits);
+        }
+        execution
     }
 
     /// [`Plugin::run`] on this plugin's own component, never on a snapshot
