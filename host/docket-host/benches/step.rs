@@ -2,8 +2,10 @@
 //! run. `cargo xtask bench` builds the plugins and runs this.
 //!
 //! Rows, for the validate-schema plugin on a ~300-byte application:
-//! (a) the same validation natively, in this process: the floor of the work;
-//! (b) raw wasmtime, one instance reused for every call;
+//! (a) the same validation natively, in this process: the floor of the work
+//!     (the schema is compiled once: `docket_sdk::prepared` keeps it);
+//! (b) raw wasmtime, one instance reused for every call (which keeps the
+//!     compiled schema too);
 //! (e) raw wasmtime, a fresh store and instance per call from an
 //!     `InstancePre`, on docket's own engine: the floor of isolation;
 //! (c) docket: fresh instance, limits and grants on, outcome checked;
@@ -382,6 +384,15 @@ fn main() {
             c - b,
             e - b,
             c / e
+        );
+    }
+    if let (Some(b), Some(c), Some(p)) =
+        (median(HEAVY, "b"), median(HEAVY, "c"), median(HEAVY, "p"))
+    {
+        println!(
+            "{HEAVY} prepared: (p) / (c) = {:.2}x; price of isolation with the same work as (b), (p) - (b) = {:.2} µs",
+            p / c,
+            p - b
         );
     }
     println!(
