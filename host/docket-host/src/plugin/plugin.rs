@@ -749,7 +749,7 @@ fn link_capabilities(linker: &mut Linker<ExecState>, grants: &Grants) -> wasmtim
 
 /// The context of executions that belong to no case: `describe` and
 /// `check-config`.
-fn describe_context() -> StepContext {
+pub(super) fn describe_context() -> StepContext {
     StepContext {
         case_id: String::new(),
         workflow: String::new(),

@@ -25,10 +25,8 @@ use super::limits::Limits;
 use super::preinit::block_on;
 use super::runtime::RuntimeInner;
 use super::sandbox;
-use super::types::StepContext;
 use crate::json::Json;
 use std::sync::Arc;
-use std::time::SystemTime;
 use wasmtime::component::{Component, Instance, Lift, Linker, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
@@ -192,7 +190,7 @@ fn snapshot(
     let setup = Setup {
         grants: Arc::new(Grants::none()),
         wasi,
-        ctx: &no_case(),
+        ctx: &super::plugin::describe_context(),
         // The accessors hand whole memories to the host, so the output
         // limit (the host-call fuel) must cover the largest one.
         limits: Limits {
@@ -221,19 +219,6 @@ fn snapshot(
         Ok(snapshot.map_err(PrepareError::snapshot))
     });
     result.map_err(PrepareError::CheckConfig)?
-}
-
-/// The context of `check-config`: no case.
-fn no_case() -> StepContext {
-    StepContext {
-        case_id: String::new(),
-        workflow: String::new(),
-        workflow_version: 0,
-        step_id: String::new(),
-        attempt: 1,
-        actor: None,
-        now: SystemTime::UNIX_EPOCH,
-    }
 }
 
 /// wizer's view of the instrumented instance, by synchronous calls: the
