@@ -58,6 +58,7 @@ extern crate self as docket_sdk;
 mod context;
 mod info;
 mod outcome;
+mod prepared;
 mod run;
 
 pub mod log;
@@ -74,6 +75,9 @@ pub mod guest;
 pub use context::Context;
 pub use info::{Info, Kind};
 pub use outcome::{Outcome, Problem, StepError};
+#[doc(hidden)]
+pub use prepared::MARKER_VERSION;
+pub use prepared::prepared;
 
 /// A process step: what a plugin implements.
 ///
@@ -133,8 +137,27 @@ pub trait Step: 'static {
 /// Use it once per plugin crate, at the crate root. It expands to nothing
 /// when the crate is not built for WebAssembly, so native tests and other
 /// native crates can link the plugin as a library.
+///
+/// `export!(MyStep, prepared)` also marks the component as one the host may
+/// prepare per config: call `check-config` once, snapshot the instance, and
+/// start that step's executions from the snapshot. Mark a step only if its
+/// [`Step::routes`] leaves behind nothing but what [`prepared`] keeps, so
+/// that a run from the snapshot gives exactly what a run from scratch gives.
 #[macro_export]
 macro_rules! export {
+    ($step:ty, prepared) => {
+        $crate::export!($step);
+
+        // Read by the host (wasmparser), never by the guest. The custom
+        // section survives pre-initialization and componentizing, which
+        // copy a core module's custom sections.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[unsafe(link_section = "docket:prepared-config")]
+            #[used]
+            static DOCKET_PREPARED_CONFIG: [u8; 1] = *$crate::MARKER_VERSION;
+        };
+    };
     ($step:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {

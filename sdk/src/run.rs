@@ -26,6 +26,14 @@ pub fn run_json<S: Step>(
     input: &str,
 ) -> Result<Outcome<String>, StepError> {
     ensure_init::<S>();
+    crate::prepared::with_config(config, || run_parsed::<S>(ctx, config, input))
+}
+
+fn run_parsed<S: Step>(
+    ctx: &Context,
+    config: &str,
+    input: &str,
+) -> Result<Outcome<String>, StepError> {
     let config: S::Config = parse(config).map_err(|(pointer, message)| {
         StepError::permanent(format_args!("invalid config at `{pointer}`: {message}"))
     })?;
@@ -55,9 +63,11 @@ pub fn run_json<S: Step>(
 #[doc(hidden)]
 pub fn routes_json<S: Step>(config: &str) -> Result<Vec<String>, String> {
     ensure_init::<S>();
-    let config: S::Config = parse(config)
-        .map_err(|(pointer, message)| format!("invalid config at `{pointer}`: {message}"))?;
-    S::routes(&config)
+    crate::prepared::with_config(config, || {
+        let config: S::Config = parse(config)
+            .map_err(|(pointer, message)| format!("invalid config at `{pointer}`: {message}"))?;
+        S::routes(&config)
+    })
 }
 
 /// Deserializes `text`, or says where (as a JSON Pointer) and why it failed.

@@ -20,6 +20,7 @@ mod ledger;
 mod plugin_fixtures;
 mod plugin_new;
 mod plugins;
+mod prepared;
 mod retention;
 mod runtime;
 mod store_conformance;

@@ -10,6 +10,10 @@
 //! - the floor: the same number of journal rows appended with rusqlite
 //!   alone, same durability, in transactions of the size the engine's group
 //!   commit reached, no engine.
+//!
+//! Steps are prepared as the runtime does by default (after 64 executions,
+//! in the background, from the disk cache once it has the snapshots);
+//! `DOCKET_BENCH_PREPARE=off` runs every step unprepared, for comparison.
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 
@@ -79,9 +83,19 @@ fn application(n: usize) -> serde_json::Value {
     })
 }
 
+/// Whether steps may be prepared: unless `DOCKET_BENCH_PREPARE=off`.
+fn prepare() -> bool {
+    std::env::var("DOCKET_BENCH_PREPARE").map_or(true, |value| value != "off")
+}
+
 fn host(dir: &Path) -> Host {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(target().join("bench-cache")),
+        prepare_after: if prepare() {
+            RuntimeConfig::default().prepare_after
+        } else {
+            None
+        },
         ..RuntimeConfig::default()
     })
     .expect("runtime");
@@ -285,7 +299,12 @@ fn main() {
     let floor = raw_floor(floor_dir.path(), events as usize, per_commit);
 
     println!(
-        "a 5-step workflow (validate, route, 2 parallel plugin steps, notify); SQLite, WAL, synchronous = FULL; {cores} cores"
+        "a 5-step workflow (validate, route, 2 parallel plugin steps, notify); SQLite, WAL, synchronous = FULL; {cores} cores; steps {}",
+        if prepare() {
+            "prepared after 64 executions"
+        } else {
+            "never prepared"
+        }
     );
     println!();
     println!("| measure | value |");

@@ -2,13 +2,18 @@
 //! run. `cargo xtask bench` builds the plugins and runs this.
 //!
 //! Rows, for the validate-schema plugin on a ~300-byte application:
-//! (a) the same validation natively, in this process: the floor of the work;
-//! (b) raw wasmtime, one instance reused for every call;
+//! (a) the same validation natively, in this process: the floor of the work
+//!     (the schema is compiled once: `docket_sdk::prepared` keeps it);
+//! (b) raw wasmtime, one instance reused for every call (which keeps the
+//!     compiled schema too);
 //! (e) raw wasmtime, a fresh store and instance per call from an
 //!     `InstancePre`, on docket's own engine: the floor of isolation;
 //! (c) docket: fresh instance, limits and grants on, outcome checked;
+//! (p) the same, prepared: each fresh instance is of a snapshot taken after
+//!     `check-config`, with the schema already compiled;
 //! then (c) with the standard pool reset and with a plain wasm32-wasip2
-//! build, throughput with 1 and 2 threads, (d) cold loads, and peak RSS.
+//! build, throughput with 1 and 2 threads, (d) cold loads, what preparing
+//! costs, and peak RSS.
 //! Then (c) and (d) for the steps written in Python (validate-documents,
 //! componentize-py) and JavaScript (transform-fee, componentize-js), whose
 //! components carry their interpreter.
@@ -69,6 +74,8 @@ fn runtime(pool_reset: PoolResetPolicy, cache_dir: Option<PathBuf>) -> Runtime {
     Runtime::new(RuntimeConfig {
         pool_reset,
         cache_dir,
+        // Rows (c) must stay unprepared; (p) is prepared explicitly.
+        prepare_after: None,
         ..RuntimeConfig::default()
     })
     .expect("runtime")
@@ -244,13 +251,16 @@ fn main() {
     let plugin_standard = standard.load(&lean, Grants::default()).expect("load");
     let plugin_wasip2 = fast.load(&wasip2, Grants::default()).expect("load");
     let light_plugin = fast.load(&light, Grants::default()).expect("load");
+    let started = Instant::now();
+    let prepared = plugin.prepare(&config).expect("prepare");
+    let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let native = docket_sdk::testing::Harness::new();
     let mut rows = vec![
         Row::new(
             HEAVY,
             "a",
-            "the same validation natively, in process",
+            "the same validation natively, in process (schema compiled once: `prepared`)",
             move || {
                 let run = native.run_text::<validate_schema::ValidateSchema>(CONFIG, INPUT);
                 assert!(matches!(run.result(), Ok(docket_sdk::Outcome::Continue(_))));
@@ -260,6 +270,10 @@ fn main() {
         floor_fresh(HEAVY, &fast, &lean, CONFIG),
         Row::new(HEAVY, "c", "docket: fresh instance, limits, checks", {
             let (plugin, config, input) = (plugin.clone(), config.clone(), input.clone());
+            move || run_docket(&plugin, &config, &input)
+        }),
+        Row::new(HEAVY, "p", "docket, prepared snapshot", {
+            let (plugin, config, input) = (prepared.clone(), config.clone(), input.clone());
             move || run_docket(&plugin, &config, &input)
         }),
         Row::new(HEAVY, "c'", "docket, standard pool reset", {
@@ -338,6 +352,8 @@ fn main() {
 
     let one = throughput(&plugin, &config, &input, 1, Duration::from_secs(3));
     let two = throughput(&plugin, &config, &input, 2, Duration::from_secs(3));
+    let one_prepared = throughput(&prepared, &config, &input, 1, Duration::from_secs(3));
+    let two_prepared = throughput(&prepared, &config, &input, 2, Duration::from_secs(3));
 
     let compile_dir = tempfile::tempdir().expect("tempdir");
     let cached_dir = tempfile::tempdir().expect("tempdir");
@@ -370,9 +386,42 @@ fn main() {
             c / e
         );
     }
+    if let (Some(b), Some(c), Some(p)) =
+        (median(HEAVY, "b"), median(HEAVY, "c"), median(HEAVY, "p"))
+    {
+        println!(
+            "{HEAVY} prepared: (p) / (c) = {:.2}x; price of isolation with the same work as (b), (p) - (b) = {:.2} µs",
+            p / c,
+            p - b
+        );
+    }
     println!(
         "{HEAVY} throughput of (c): {one:.0}/s with 1 thread, {two:.0}/s with 2 threads ({:.2}x)",
         two / one
+    );
+    println!(
+        "{HEAVY} throughput of (p): {one_prepared:.0}/s with 1 thread, {two_prepared:.0}/s with 2 threads ({:.2}x); \
+         (p) over (c): {:.2}x with 1 thread, {:.2}x with 2",
+        two_prepared / one_prepared,
+        one_prepared / one,
+        two_prepared / two
+    );
+    let prepared_dir = tempfile::tempdir().expect("tempdir");
+    let cached = runtime(PoolResetPolicy::Auto, Some(prepared_dir.path().to_owned()));
+    let cached_plugin = cached.load(&lean, Grants::default()).expect("load");
+    cached_plugin.prepare(&config).expect("prepare");
+    let mut from_cache: Vec<f64> = (0..7)
+        .map(|_| {
+            let started = Instant::now();
+            cached_plugin.prepare(&config).expect("prepare");
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    from_cache.sort_by(f64::total_cmp);
+    println!(
+        "(p) preparing {HEAVY} for the config: {prepare_ms:.0} ms (instrument, compile, check-config, snapshot, compile), \
+         {:.2} ms from the disk cache",
+        from_cache[from_cache.len() / 2]
     );
     println!(
         "(d) cold load of the {} KiB {HEAVY} component, describe included: {compile_ms:.1} ms compiling, \

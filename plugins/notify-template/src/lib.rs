@@ -13,6 +13,7 @@ use docket_sdk::{Context, Info, Kind, Outcome, Problem, Step, StepError};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The step.
 pub struct NotifyTemplate;
@@ -62,12 +63,15 @@ impl Step for NotifyTemplate {
     }
 
     fn routes(config: &Config) -> Result<Vec<String>, String> {
-        templates(config).map_err(|err| err.message().to_owned())?;
-        Ok(Vec::new())
+        match compiled(config).as_ref() {
+            Ok(_) => Ok(Vec::new()),
+            Err(err) => Err(err.message().to_owned()),
+        }
     }
 
     fn run(ctx: &Context, config: Config, input: Value) -> Result<Outcome<Value>, StepError> {
-        let env = templates(&config)?;
+        let compiled = compiled(&config);
+        let env = compiled.as_ref().as_ref().map_err(Clone::clone)?;
         let names: &[&str] = if config.to.is_some() {
             &["subject", "body", "to"]
         } else {
@@ -146,8 +150,14 @@ impl Step for NotifyTemplate {
     }
 }
 
+/// The config's templates compiled, once per config text: `check-config`
+/// compiles them, and a run from the host's snapshot after it finds them done.
+fn compiled(config: &Config) -> Arc<Result<Environment<'static>, StepError>> {
+    docket_sdk::prepared(|| templates(config))
+}
+
 /// The config's templates, compiled, under the names `subject`, `body` and `to`.
-fn templates(config: &Config) -> Result<Environment<'_>, StepError> {
+fn templates(config: &Config) -> Result<Environment<'static>, StepError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     let sources = [
@@ -157,15 +167,16 @@ fn templates(config: &Config) -> Result<Environment<'_>, StepError> {
     ];
     for (name, source) in sources {
         if let Some(source) = source {
-            env.add_template(name, source).map_err(|err| {
-                StepError::permanent(format_args!("invalid {name} template: {err}"))
-            })?;
+            env.add_template_owned(name, source.clone())
+                .map_err(|err| {
+                    StepError::permanent(format_args!("invalid {name} template: {err}"))
+                })?;
         }
     }
     Ok(env)
 }
 
-docket_sdk::export!(NotifyTemplate);
+docket_sdk::export!(NotifyTemplate, prepared);
 
 #[cfg(test)]
 mod tests {

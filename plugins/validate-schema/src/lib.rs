@@ -13,6 +13,7 @@
 use docket_sdk::{Context, Info, Kind, Outcome, Problem, Step, StepError};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The step.
 pub struct ValidateSchema;
@@ -68,13 +69,16 @@ impl Step for ValidateSchema {
     }
 
     fn routes(config: &Config) -> Result<Vec<String>, String> {
-        compile(config).map_err(|err| err.message().to_owned())?;
-        Ok(Vec::new())
+        match compiled(config).as_ref() {
+            Ok(_) => Ok(Vec::new()),
+            Err(err) => Err(err.message().to_owned()),
+        }
     }
 
     fn run(_ctx: &Context, config: Config, input: Value) -> Result<Outcome<Value>, StepError> {
-        let (schemas, idx) = compile(&config)?;
-        let Err(err) = schemas.validate(&input, idx) else {
+        let compiled = compiled(&config);
+        let (schemas, idx) = compiled.as_ref().as_ref().map_err(Clone::clone)?;
+        let Err(err) = schemas.validate(&input, *idx) else {
             return Ok(Outcome::Continue(input));
         };
         let mut problems = Vec::new();
@@ -86,7 +90,16 @@ impl Step for ValidateSchema {
     }
 }
 
-fn compile(config: &Config) -> Result<(boon::Schemas, boon::SchemaIndex), StepError> {
+type Compiled = Result<(boon::Schemas, boon::SchemaIndex), StepError>;
+
+/// The config's schema compiled, once per config text: `check-config`
+/// compiles it, and a run from the host's snapshot after it finds it done
+/// (compiling costs some hundred times what validating a case does).
+fn compiled(config: &Config) -> Arc<Compiled> {
+    docket_sdk::prepared(|| compile(config))
+}
+
+fn compile(config: &Config) -> Compiled {
     let mut compiler = boon::Compiler::new();
     compiler.set_default_draft(boon::Draft::V2020_12);
     if config.validate_formats {
@@ -147,7 +160,7 @@ fn collect_problems(err: &boon::ValidationError<'_, '_>, out: &mut Vec<Problem>)
     }
 }
 
-docket_sdk::export!(ValidateSchema);
+docket_sdk::export!(ValidateSchema, prepared);
 
 #[cfg(test)]
 mod tests {

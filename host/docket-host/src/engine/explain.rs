@@ -158,7 +158,9 @@ pub(super) fn explain(
         },
         Ok(plugin) => {
             let ctx = step_context(&state, step, *attempt, ran_at);
-            let execution = plugin.run(
+            // The component with the recorded sha256 itself, not the
+            // snapshot a busy step runs on (the same outcome, by design).
+            let execution = plugin.run_unprepared(
                 &ctx,
                 &plugin_step.config,
                 &crate::Json::from_value(&input),

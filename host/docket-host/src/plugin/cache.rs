@@ -45,7 +45,50 @@ impl ArtifactCache {
         engine: &wasmtime::Engine,
         digest: &PluginDigest,
     ) -> Option<wasmtime::component::Component> {
-        let path = self.path(digest);
+        self.load_path(engine, self.path(digest))
+    }
+
+    /// Writes the artifact of `digest`; a failure only costs a later compile.
+    pub(crate) fn store(&self, digest: &PluginDigest, component: &wasmtime::component::Component) {
+        self.store_path(self.path(digest), component);
+    }
+
+    /// Where the snapshot of `digest` prepared for a config is kept;
+    /// `config_key` is a hash of the config text (see `super::prepared`).
+    fn prepared_path(&self, digest: &PluginDigest, config_key: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{}-{}-{}.prepared.cwasm",
+            digest.to_hex(),
+            config_key,
+            self.engine_key
+        ))
+    }
+
+    /// The compiled snapshot of `digest` prepared for a config, if cached.
+    pub(crate) fn load_prepared(
+        &self,
+        engine: &wasmtime::Engine,
+        digest: &PluginDigest,
+        config_key: &str,
+    ) -> Option<wasmtime::component::Component> {
+        self.load_path(engine, self.prepared_path(digest, config_key))
+    }
+
+    /// Keeps the compiled snapshot of `digest` prepared for a config.
+    pub(crate) fn store_prepared(
+        &self,
+        digest: &PluginDigest,
+        config_key: &str,
+        component: &wasmtime::component::Component,
+    ) {
+        self.store_path(self.prepared_path(digest, config_key), component);
+    }
+
+    fn load_path(
+        &self,
+        engine: &wasmtime::Engine,
+        path: PathBuf,
+    ) -> Option<wasmtime::component::Component> {
         if !path.exists() {
             return None;
         }
@@ -70,8 +113,7 @@ impl ArtifactCache {
         }
     }
 
-    /// Writes the artifact of `digest`; a failure only costs a later compile.
-    pub(crate) fn store(&self, digest: &PluginDigest, component: &wasmtime::component::Component) {
+    fn store_path(&self, path: PathBuf, component: &wasmtime::component::Component) {
         let write = || -> std::io::Result<()> {
             let bytes = component.serialize().map_err(std::io::Error::other)?;
             std::fs::create_dir_all(&self.dir)?;
@@ -80,7 +122,7 @@ impl ArtifactCache {
             // Durable before it gets its final name: a crash never leaves a
             // truncated artifact where a whole one is expected.
             tmp.as_file().sync_all()?;
-            tmp.persist(self.path(digest)).map_err(|err| err.error)?;
+            tmp.persist(&path).map_err(|err| err.error)?;
             Ok(())
         };
         if let Err(err) = write() {

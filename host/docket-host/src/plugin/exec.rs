@@ -141,6 +141,34 @@ pub(crate) fn execute<R>(
     setup: Setup<'_>,
     call: impl FnOnce(&bindings::Plugin, &mut wasmtime::Store<ExecState>) -> wasmtime::Result<R>,
 ) -> (Result<R, StepFailure>, ExecState) {
+    execute_with(
+        runtime,
+        setup,
+        |store| pre.instantiate(store),
+        |plugin, store| call(&plugin, store),
+    )
+}
+
+/// [`execute`] for a component that need not be a plugin (an instrumented
+/// one, for a snapshot): `call` gets the component instance.
+pub(crate) fn execute_instance<R>(
+    runtime: &RuntimeInner,
+    pre: &wasmtime::component::InstancePre<ExecState>,
+    setup: Setup<'_>,
+    call: impl FnOnce(
+        wasmtime::component::Instance,
+        &mut wasmtime::Store<ExecState>,
+    ) -> wasmtime::Result<R>,
+) -> (Result<R, StepFailure>, ExecState) {
+    execute_with(runtime, setup, |store| pre.instantiate(store), call)
+}
+
+fn execute_with<I, R>(
+    runtime: &RuntimeInner,
+    setup: Setup<'_>,
+    instantiate: impl FnOnce(&mut wasmtime::Store<ExecState>) -> wasmtime::Result<I>,
+    call: impl FnOnce(I, &mut wasmtime::Store<ExecState>) -> wasmtime::Result<R>,
+) -> (Result<R, StepFailure>, ExecState) {
     let wasi = setup
         .wasi
         .then(|| WasiState::new(setup.ctx, setup.limits.log));
@@ -161,13 +189,13 @@ pub(crate) fn execute<R>(
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2));
     store.epoch_deadline_trap();
 
-    let result = match pre.instantiate(&mut store) {
+    let result = match instantiate(&mut store) {
         Err(err) => Err(failure::classify(
             &err,
             Phase::Instantiate,
             store.data().evidence(),
         )),
-        Ok(instance) => call(&instance, &mut store)
+        Ok(instance) => call(instance, &mut store)
             .map_err(|err| failure::classify(&err, Phase::Call, store.data().evidence())),
     };
     (result, store.into_data())

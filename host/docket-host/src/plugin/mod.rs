@@ -42,6 +42,7 @@ mod limits;
 )]
 mod plugin;
 pub mod preinit;
+mod prepared;
 mod runtime;
 mod sandbox;
 mod types;
@@ -51,6 +52,7 @@ pub use failure::{StepError, StepFailure};
 pub use grants::{Capability, Grants, UnknownCapability};
 pub use limits::Limits;
 pub use plugin::{ConfigError, Execution, Imports, Inspection, LoadError, Plugin, STEP_INTERFACE};
+pub use prepared::PrepareError;
 pub use runtime::{PoolReset, PoolResetPolicy, Runtime, RuntimeConfig, RuntimeError, RuntimeStats};
 pub use types::{
     Kind, LogLevel, LogLine, Notification, Outcome, PluginDigest, PluginInfo, Problem, StepContext,

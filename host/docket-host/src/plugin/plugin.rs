@@ -6,6 +6,7 @@ use super::exec::{self, ExecState, Setup};
 use super::failure::{StepError, StepFailure};
 use super::grants::{Capability, Grants};
 use super::limits::Limits;
+use super::prepared::{self, PrepareError};
 use super::runtime::{Runtime, RuntimeInner};
 use super::sandbox;
 use super::types::{
@@ -13,7 +14,7 @@ use super::types::{
 };
 use crate::json::Json;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::{Component, HasSelf, Linker};
 
@@ -159,6 +160,35 @@ struct PluginInner {
     inspection: Inspection,
     grants: Arc<Grants>,
     pre: bindings::PluginPre<ExecState>,
+    preparable: Preparable,
+    /// Executions so far, and the prepared plugin once there is one.
+    tier: Mutex<Tier>,
+}
+
+/// Whether a plugin can be prepared for a config (see [`Plugin::prepare`]).
+#[derive(Clone)]
+enum Preparable {
+    /// It carries the marker; the component's bytes, to snapshot.
+    Yes(Arc<[u8]>),
+    /// No marker.
+    No,
+    /// A marker this host does not understand, and why.
+    Bad(String),
+    /// It is a snapshot already, whose memories start with up to this many
+    /// bytes.
+    Prepared { initial_memory: u64 },
+}
+
+/// Where a step is on its way to running prepared.
+enum Tier {
+    /// Counting executions with the config of the first one.
+    Counting { config: String, runs: u32 },
+    /// A snapshot is being made in the background.
+    Preparing,
+    /// Executions with `config` run on `plugin`, its snapshot.
+    Ready { config: String, plugin: Plugin },
+    /// It runs unprepared.
+    Off,
 }
 
 impl Runtime {
@@ -181,7 +211,15 @@ impl Runtime {
     /// [`LoadError::Forbidden`] name the first import the grants do not cover.
     pub fn load(&self, bytes: &[u8], grants: Grants) -> Result<Plugin, LoadError> {
         let (inspection, component) = self.prepare(bytes)?;
-        self.link(inspection, &component, grants)
+        let preparable = match prepared::marker(bytes) {
+            prepared::Marker::Absent => Preparable::No,
+            prepared::Marker::Present => Preparable::Yes(Arc::from(bytes)),
+            prepared::Marker::Bad(reason) => {
+                tracing::warn!(plugin = %inspection.info.name, "plugin will not be prepared: {reason}");
+                Preparable::Bad(reason)
+            }
+        };
+        self.link(inspection, &component, grants, preparable)
     }
 
     /// The grant check and the pre-instantiation of a checked component.
@@ -190,6 +228,7 @@ impl Runtime {
         inspection: Inspection,
         component: &Component,
         grants: Grants,
+        preparable: Preparable,
     ) -> Result<Plugin, LoadError> {
         let imports = &inspection.imports;
         if let Some(import) = imports.forbidden.first() {
@@ -221,6 +260,11 @@ impl Runtime {
                 inspection,
                 grants: Arc::new(grants),
                 pre,
+                preparable,
+                tier: Mutex::new(Tier::Counting {
+                    config: String::new(),
+                    runs: 0,
+                }),
             }),
         })
     }
@@ -271,7 +315,188 @@ impl Plugin {
             inner: self.inner.runtime.clone(),
         };
         let component = self.inner.pre.instance_pre().component().clone();
-        runtime.link(self.inner.inspection.clone(), &component, grants)
+        runtime.link(
+            self.inner.inspection.clone(),
+            &component,
+            grants,
+            self.inner.preparable.clone(),
+        )
+    }
+
+    /// This plugin prepared for `config`: the same plugin (digest, info,
+    /// grants), whose executions start from a snapshot of an instance
+    /// taken after `check-config(config)`, so that the work a step does on
+    /// its config alone is done once, not once per execution.
+    ///
+    /// Only plugins that say they support it are prepared (the SDK's
+    /// `export!(Step, prepared)`); their promise is that a run from the
+    /// snapshot gives the same [`Execution`] as a run from scratch, for any
+    /// config (a run with another config computes its own state). A
+    /// [`Runtime`] prepares busy steps itself after
+    /// [`super::RuntimeConfig::prepare_after`] executions; this does it now.
+    ///
+    /// It costs two compilations of the component (about a second for a
+    /// Rust plugin), unless the runtime's disk cache has the snapshot.
+    ///
+    /// # Errors
+    ///
+    /// A [`PrepareError`]: the plugin does not support it, refuses the
+    /// config, fails in `check-config`, or the snapshot fails.
+    pub fn prepare(&self, config: &Json) -> Result<Plugin, PrepareError> {
+        let plugin = self.inner.inspection.info.name.clone();
+        let bytes = match &self.inner.preparable {
+            Preparable::Yes(bytes) => bytes,
+            Preparable::No | Preparable::Prepared { .. } => {
+                return Err(PrepareError::NotSupported { plugin });
+            }
+            Preparable::Bad(reason) => {
+                return Err(PrepareError::BadMarker {
+                    plugin,
+                    reason: reason.clone(),
+                });
+            }
+        };
+        let runtime = &self.inner.runtime;
+        let inspection = &self.inner.inspection;
+        let component = prepared::prepared_component(
+            runtime,
+            bytes,
+            &inspection.digest,
+            !inspection.imports.wasi.is_empty(),
+            config,
+        )?;
+        // To the host, the snapshot must be the same plugin.
+        let unlike = |what: &str| PrepareError::Snapshot {
+            reason: format!("the snapshot's {what} differ from the component's"),
+        };
+        check_exports(&component, &runtime.engine).map_err(|_| unlike("exports"))?;
+        if classify_imports(&component, &runtime.engine) != inspection.imports {
+            return Err(unlike("imports"));
+        }
+        // Wasm pages of 64 KiB; an upper bound when there are several memories.
+        let initial_memory = component.resources_required().map_or(u64::MAX, |needs| {
+            u64::from(needs.num_memories)
+                .saturating_mul(needs.max_initial_memory_size.unwrap_or(0))
+                .saturating_mul(64 * 1024)
+        });
+        let runtime = Runtime {
+            inner: runtime.clone(),
+        };
+        runtime
+            .link(
+                inspection.clone(),
+                &component,
+                (*self.inner.grants).clone(),
+                Preparable::Prepared { initial_memory },
+            )
+            .map_err(|err| PrepareError::Snapshot {
+                reason: err.to_string(),
+            })
+    }
+
+    /// Whether executions of this plugin start from a snapshot: it was made
+    /// by [`Plugin::prepare`], or the runtime prepared it for the config it
+    /// runs with.
+    pub fn is_prepared(&self) -> bool {
+        matches!(self.inner.preparable, Preparable::Prepared { .. })
+            || matches!(*self.tier(), Tier::Ready { .. })
+    }
+
+    fn tier(&self) -> std::sync::MutexGuard<'_, Tier> {
+        self.inner
+            .tier
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The prepared plugin to run `config` on, if there is one; counts the
+    /// execution, and starts preparing once the step has run often enough
+    /// with one config.
+    fn tiered(&self, config: &Json) -> Option<Plugin> {
+        let after = self.inner.runtime.config.prepare_after?;
+        if !matches!(self.inner.preparable, Preparable::Yes(_)) {
+            return None;
+        }
+        let config = config.as_string();
+        let mut tier = self.tier();
+        match &mut *tier {
+            Tier::Ready {
+                config: prepared,
+                plugin,
+            } => (prepared.as_str() == config).then(|| plugin.clone()),
+            Tier::Counting {
+                config: counted,
+                runs,
+            } => {
+                if *runs == 0 {
+                    config.clone_into(counted);
+                }
+                if counted.as_str() != config {
+                    return None;
+                }
+                *runs += 1;
+                if *runs >= after {
+                    *tier = Tier::Preparing;
+                    drop(tier);
+                    self.prepare_in_background(config.to_owned());
+                }
+                None
+            }
+            Tier::Preparing | Tier::Off => None,
+        }
+    }
+
+    /// Prepares this plugin for `config` on a thread of its own, one at a
+    /// time per runtime, and swaps the result in; a failure leaves the step
+    /// unprepared, and says why.
+    fn prepare_in_background(&self, config: String) {
+        let plugin = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("docket-prepare".to_owned())
+            .spawn(move || {
+                let name = plugin.info().name.clone();
+                let prepared = {
+                    let _turn = plugin
+                        .inner
+                        .runtime
+                        .preparing
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let started = Instant::now();
+                    // A snapshot is made by code that also meets hostile
+                    // components; a panic in it must not end the host.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        Json::parse(config.clone())
+                            .map_err(|err| PrepareError::Snapshot {
+                                reason: err.to_string(),
+                            })
+                            .and_then(|json| plugin.prepare(&json))
+                    }))
+                    .map(|result| (result, started.elapsed()))
+                };
+                let next = match prepared {
+                    Ok((Ok(prepared), elapsed)) => {
+                        tracing::info!(plugin = %name, ?elapsed, "step prepared: its executions start from a snapshot");
+                        Tier::Ready {
+                            config,
+                            plugin: prepared,
+                        }
+                    }
+                    Ok((Err(err), _)) => {
+                        tracing::warn!(plugin = %name, "step runs unprepared: {err}");
+                        Tier::Off
+                    }
+                    Err(_) => {
+                        tracing::warn!(plugin = %name, "step runs unprepared: preparing it panicked");
+                        Tier::Off
+                    }
+                };
+                *plugin.tier() = next;
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(plugin = %self.info().name, "step runs unprepared: no thread to prepare it: {err}");
+            *self.tier() = Tier::Off;
+        }
     }
 
     /// What the plugin says about itself.
@@ -305,6 +530,48 @@ impl Plugin {
     /// synchronous implementation enters a tokio runtime of its own, which
     /// tokio refuses, with a panic, inside another.
     pub fn run(
+        &self,
+        ctx: &StepContext,
+        config: &Json,
+        input: &Json,
+        limits: &Limits,
+    ) -> Execution {
+        let Some(prepared) = self.tiered(config) else {
+            return self.run_here(ctx, config, input, limits);
+        };
+        // A snapshot starts with more memory than the component; where that
+        // does not fit this execution's limit, the component itself decides,
+        // as it always did.
+        if let Preparable::Prepared { initial_memory } = prepared.inner.preparable
+            && initial_memory > self.clamp(limits).memory
+        {
+            return self.run_here(ctx, config, input, limits);
+        }
+        let execution = prepared.run_here(ctx, config, input, limits);
+        // Nor may the pool's view of the snapshot fail a case: no guest code
+        // has run when instantiating fails.
+        if let Err(StepError::Failed(StepFailure::Instantiate { reason })) = &execution.result {
+            tracing::debug!(plugin = %self.info().name, "prepared instance failed ({reason}); running unprepared");
+            return self.run_here(ctx, config, input, limits);
+        }
+        execution
+    }
+
+    /// [`Plugin::run`] on this plugin's own component, never on a snapshot
+    /// the runtime prepared for a busy step, and without counting towards
+    /// preparing it: how `explain` replays a recorded decision with exactly
+    /// the component whose sha256 the ledger holds.
+    pub fn run_unprepared(
+        &self,
+        ctx: &StepContext,
+        config: &Json,
+        input: &Json,
+        limits: &Limits,
+    ) -> Execution {
+        self.run_here(ctx, config, input, limits)
+    }
+
+    fn run_here(
         &self,
         ctx: &StepContext,
         config: &Json,
@@ -482,7 +749,7 @@ fn link_capabilities(linker: &mut Linker<ExecState>, grants: &Grants) -> wasmtim
 
 /// The context of executions that belong to no case: `describe` and
 /// `check-config`.
-fn describe_context() -> StepContext {
+pub(super) fn describe_context() -> StepContext {
     StepContext {
         case_id: String::new(),
         workflow: String::new(),

@@ -106,8 +106,9 @@ impl InstanceState for Snapshot {
     }
 }
 
-/// Drives a future whose every await is already ready, as wizer's are here.
-fn block_on<F: Future>(future: F) -> F::Output {
+/// Drives a future whose every await is already ready, as wizer's are here
+/// and in `super::prepared`.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {

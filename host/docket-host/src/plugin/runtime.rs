@@ -34,11 +34,17 @@ pub struct RuntimeConfig {
     /// one; pages beyond are released and fault in again. A warm slot holds
     /// up to this much resident memory.
     pub keep_resident: usize,
+    /// After how many executions with one config a step of a plugin that
+    /// supports it is prepared for that config: snapshotted after
+    /// `check-config`, in the background, and swapped in (see
+    /// [`super::Plugin::prepare`]); `None` never prepares.
+    pub prepare_after: Option<u32>,
 }
 
 impl Default for RuntimeConfig {
     /// No disk cache, 64 concurrent executions, 256 MiB per slot, 1 ms ticks,
-    /// fast pool reset where it is safe, 8 MiB kept resident per slot.
+    /// fast pool reset where it is safe, 8 MiB kept resident per slot,
+    /// steps prepared after 64 executions.
     fn default() -> RuntimeConfig {
         RuntimeConfig {
             cache_dir: None,
@@ -47,6 +53,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(1),
             pool_reset: PoolResetPolicy::Auto,
             keep_resident: 8 * 1024 * 1024,
+            prepare_after: Some(64),
         }
     }
 }
@@ -105,6 +112,9 @@ pub(crate) struct RuntimeInner {
     compiled: AtomicU64,
     from_disk_cache: AtomicU64,
     from_memory: AtomicU64,
+    /// Held while a step is prepared in the background: one snapshot at a
+    /// time, since each takes a core for about a second.
+    pub(crate) preparing: Mutex<()>,
 }
 
 /// The runtime could not be set up.
@@ -203,6 +213,7 @@ impl Runtime {
                 compiled: AtomicU64::new(0),
                 from_disk_cache: AtomicU64::new(0),
                 from_memory: AtomicU64::new(0),
+                preparing: Mutex::new(()),
             }),
         })
     }
@@ -292,6 +303,11 @@ const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 const TABLE_ELEMENTS: usize = 100_000;
 
 impl RuntimeInner {
+    /// The disk cache of compiled components, if there is one.
+    pub(crate) fn disk_cache(&self) -> Option<&ArtifactCache> {
+        self.disk.as_ref()
+    }
+
     /// The compiled component for `bytes`: from memory, from the disk
     /// cache, or compiled now (and then cached).
     pub(crate) fn component(
