@@ -1,7 +1,7 @@
 //! The first-party plugins, built into components and run through the host
 //! exactly as the engine will run them.
 
-use crate::support::{self, ctx, data, load, summary};
+use crate::support::{self, ctx, data, load, permit_schema, summary};
 use docket_host::Json;
 use docket_host::plugin::{Capability, Execution, Grants, Limits, Notification};
 use serde_json::{Value, json};
@@ -22,22 +22,6 @@ fn check(plugin: &str, grants: Grants, config: Value, input: Value, expected: &s
     let execution = run(plugin, grants, config, input);
     assert_eq!(summary(&execution), expected);
     execution
-}
-
-fn permit_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["applicant", "parcel"],
-        "properties": {
-            "applicant": {
-                "type": "object",
-                "required": ["name", "email"],
-                "properties": {"name": {"type": "string", "minLength": 1}, "email": {"type": "string", "format": "email"}}
-            },
-            "parcel": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{3}$"},
-            "floors": {"type": "integer", "minimum": 1}
-        }
-    })
 }
 
 fn application() -> Value {

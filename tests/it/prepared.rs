@@ -2,7 +2,7 @@
 //! runs exactly like the component itself, and a plugin that does not opt
 //! in, or cannot be prepared, runs as before.
 
-use crate::support::{self, ctx, load};
+use crate::support::{self, ctx, load, permit_schema};
 use docket_host::Json;
 use docket_host::plugin::{
     Capability, Execution, Grants, Limits, Plugin, PrepareError, Runtime, RuntimeConfig,
@@ -10,25 +10,6 @@ use docket_host::plugin::{
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-fn permit_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["applicant", "parcel"],
-        "properties": {
-            "applicant": {
-                "type": "object",
-                "required": ["name", "email"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "email": {"type": "string", "format": "email"}
-                }
-            },
-            "parcel": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{3}$"},
-            "floors": {"type": "integer", "minimum": 1, "maximum": 20}
-        }
-    })
-}
 
 /// Inputs that continue, reject with one or several problems, and do not
 /// deserialize.

@@ -237,3 +237,23 @@ fn get(port: u16, path: &str, accept: &str) -> (u16, Vec<u8>) {
         .unwrap_or(0);
     (status, response[end + 4..].to_vec())
 }
+
+/// A building-permit application's schema, for validate-schema's config.
+pub fn permit_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["applicant", "parcel"],
+        "properties": {
+            "applicant": {
+                "type": "object",
+                "required": ["name", "email"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "email": {"type": "string", "format": "email"}
+                }
+            },
+            "parcel": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{3}$"},
+            "floors": {"type": "integer", "minimum": 1, "maximum": 20}
+        }
+    })
+}

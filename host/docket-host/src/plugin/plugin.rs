@@ -537,7 +537,7 @@ impl Plugin {
         limits: &Limits,
     ) -> Execution {
         let Some(prepared) = self.tiered(config) else {
-            return self.run_here(ctx, config, input, limits);
+            return self.run_unprepared(ctx, config, input, limits);
         };
         // A snapshot starts with more memory than the component; where that
         // does not fit this execution's limit, the component itself decides,
@@ -545,14 +545,14 @@ impl Plugin {
         if let Preparable::Prepared { initial_memory } = prepared.inner.preparable
             && initial_memory > self.clamp(limits).memory
         {
-            return self.run_here(ctx, config, input, limits);
+            return self.run_unprepared(ctx, config, input, limits);
         }
-        let execution = prepared.run_here(ctx, config, input, limits);
+        let execution = prepared.run_unprepared(ctx, config, input, limits);
         // Nor may the pool's view of the snapshot fail a case: no guest code
         // has run when instantiating fails.
         if let Err(StepError::Failed(StepFailure::Instantiate { reason })) = &execution.result {
             tracing::debug!(plugin = %self.info().name, "prepared instance failed ({reason}); running unprepared");
-            return self.run_here(ctx, config, input, limits);
+            return self.run_unprepared(ctx, config, input, limits);
         }
         execution
     }
@@ -562,16 +562,6 @@ impl Plugin {
     /// preparing it: how `explain` replays a recorded decision with exactly
     /// the component whose sha256 the ledger holds.
     pub fn run_unprepared(
-        &self,
-        ctx: &StepContext,
-        config: &Json,
-        input: &Json,
-        limits: &Limits,
-    ) -> Execution {
-        self.run_here(ctx, config, input, limits)
-    }
-
-    fn run_here(
         &self,
         ctx: &StepContext,
         config: &Json,
