@@ -45,6 +45,7 @@ pub mod preinit;
 mod prepared;
 mod runtime;
 mod sandbox;
+mod segments;
 mod types;
 
 pub use directory::{Directory, DirectoryError, routes_for};

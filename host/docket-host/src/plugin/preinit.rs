@@ -61,7 +61,9 @@ pub fn preinitialize(module: &[u8]) -> Result<Option<Vec<u8>>, PreinitError> {
     })?;
 
     let mut state = Snapshot { store, instance };
-    Ok(Some(block_on(wizer.snapshot(&cx, &mut state))?))
+    let snapshot = block_on(wizer.snapshot(&cx, &mut state))?;
+    // Fewer data segments: wasmtime pays for each one per instance.
+    Ok(Some(super::segments::coalesce(&snapshot)))
 }
 
 struct Snapshot {

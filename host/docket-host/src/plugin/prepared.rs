@@ -25,6 +25,7 @@ use super::limits::Limits;
 use super::preinit::block_on;
 use super::runtime::RuntimeInner;
 use super::sandbox;
+use super::segments;
 use crate::json::Json;
 use std::sync::Arc;
 use wasmtime::component::{Component, Instance, Lift, Linker, WasmList};
@@ -129,7 +130,7 @@ pub(crate) fn config_key(config: &str) -> String {
 
 /// Changes whenever the way snapshots are made may change.
 const SNAPSHOT_FORMAT: &str = concat!(
-    "docket-prepared/1 docket ",
+    "docket-prepared/2 docket ",
     env!("CARGO_PKG_VERSION"),
     " wasmtime-wizer 48"
 );
@@ -216,7 +217,10 @@ fn snapshot(
         if let Some(err) = access.error {
             return Ok(Err(PrepareError::snapshot(err)));
         }
-        Ok(snapshot.map_err(PrepareError::snapshot))
+        // Fewer data segments: wasmtime pays for each one per instance.
+        Ok(snapshot
+            .map(|bytes| segments::coalesce(&bytes))
+            .map_err(PrepareError::snapshot))
     });
     result.map_err(PrepareError::CheckConfig)?
 }
