@@ -11,11 +11,15 @@
 //! hundred segments; the copy-on-write image wasmtime maps spans the lowest
 //! to the highest segment either way.
 
-use wasmparser::{BinaryReader, CodeSectionReader, DataKind, DataSectionReader, Operator};
+use wasmparser::{
+    BinaryReader, CodeSectionReader, DataKind, DataSectionReader, ImportSectionReader, Operator,
+    TypeRef,
+};
 
 /// The largest run of zero bytes a merged segment carries.
 pub(crate) const MAX_GAP: u64 = 64 * 1024;
 
+const IMPORT: u8 = 2;
 const CODE: u8 = 10;
 const DATA: u8 = 11;
 const DATA_COUNT: u8 = 12;
@@ -24,7 +28,7 @@ const COMPONENT: u8 = 4;
 
 /// `bytes` (a core module or a component) with the active data segments of
 /// each core module merged where at most [`MAX_GAP`] zero bytes lie between
-/// them, and its passive segments dropped when no instruction names a data
+/// them (in a memory it defines), and its passive segments dropped when no instruction names a data
 /// segment (else kept, at their indices, if they come first). A module with
 /// a segment whose offset is not a constant, or anything this does not
 /// understand, is left as it is.
@@ -80,6 +84,11 @@ fn module(bytes: &[u8]) -> Option<Vec<u8>> {
     let Some(&(_, data)) = sections.iter().find(|(id, _)| *id == DATA) else {
         return Some(bytes.to_vec());
     };
+    // A gap is zeros only in a memory the module defines: an imported one
+    // holds what it holds before instantiation.
+    if imports_memory(&sections)? {
+        return None;
+    }
     // Passive segments are named by index (`memory.init`, `data.drop`):
     // without such an instruction they are unreachable, and wizer leaves one
     // empty passive segment for each active segment of the original.
@@ -182,6 +191,22 @@ fn module(bytes: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Whether the module imports a memory; `None` if the imports do not parse.
+fn imports_memory(sections: &[(u8, &[u8])]) -> Option<bool> {
+    let Some(&(_, imports)) = sections.iter().find(|(id, _)| *id == IMPORT) else {
+        return Some(false);
+    };
+    for import in ImportSectionReader::new(BinaryReader::new(imports, 0))
+        .ok()?
+        .into_imports()
+    {
+        if matches!(import.ok()?.ty, TypeRef::Memory(_)) {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 /// Whether any function of the module names a data segment by index;
@@ -335,5 +360,14 @@ mod tests {
             kinds,
             vec![(true, b"x".to_vec()), (false, b"y\0z".to_vec())]
         );
+    }
+
+    #[test]
+    fn an_imported_memory_is_left_as_it_is() {
+        let before = wat::parse_str(
+            r#"(module (import "env" "memory" (memory 1)) (data (i32.const 0) "a") (data (i32.const 8) "b"))"#,
+        )
+        .expect("wat");
+        assert_eq!(coalesce(&before), before);
     }
 }
