@@ -28,9 +28,10 @@ const COMPONENT: u8 = 4;
 
 /// `bytes` (a core module or a component) with the active data segments of
 /// each core module merged where at most [`MAX_GAP`] zero bytes lie between
-/// them (in a memory it defines), and its passive segments dropped when no instruction names a data
-/// segment (else kept, at their indices, if they come first). A module with
-/// a segment whose offset is not a constant, or anything this does not
+/// them (in a memory it defines), and its passive segments dropped when no
+/// instruction names a data segment (else kept, at their indices, if they
+/// come first and no instruction names an active one). A module with a
+/// segment whose offset is not a constant, or anything this does not
 /// understand, is left as it is.
 pub(crate) fn coalesce(bytes: &[u8]) -> Vec<u8> {
     rewrite(bytes).unwrap_or_else(|| bytes.to_vec())
@@ -92,7 +93,7 @@ fn module(bytes: &[u8]) -> Option<Vec<u8>> {
     // Passive segments are named by index (`memory.init`, `data.drop`):
     // without such an instruction they are unreachable, and wizer leaves one
     // empty passive segment for each active segment of the original.
-    let keep_passive = uses_data_indices(&sections)?;
+    let named = highest_data_index(&sections)?;
     let mut passive = Vec::new();
     let mut segments = Vec::new();
     for segment in DataSectionReader::new(BinaryReader::new(data, 0)).ok()? {
@@ -126,8 +127,12 @@ fn module(bytes: &[u8]) -> Option<Vec<u8>> {
             data: segment.data.to_vec(),
         });
     }
-    if !keep_passive {
-        passive.clear();
+    match named {
+        None => passive.clear(),
+        // An instruction that names an active segment (`data.drop` may)
+        // would name another one, or none, once they are merged.
+        Some(highest) if usize::try_from(highest).ok()? >= passive.len() => return None,
+        Some(_) => {}
     }
     // Later segments overwrite earlier ones where they overlap: merge only
     // when no two overlap, so that order does not matter.
@@ -209,24 +214,25 @@ fn imports_memory(sections: &[(u8, &[u8])]) -> Option<bool> {
     Some(false)
 }
 
-/// Whether any function of the module names a data segment by index;
-/// `None` if the code does not parse.
-fn uses_data_indices(sections: &[(u8, &[u8])]) -> Option<bool> {
+/// The highest data segment index an instruction of the module names
+/// (`memory.init`, `data.drop`), if any does; `None` if the code does not
+/// parse.
+fn highest_data_index(sections: &[(u8, &[u8])]) -> Option<Option<u32>> {
     let Some(&(_, code)) = sections.iter().find(|(id, _)| *id == CODE) else {
-        return Some(false);
+        return Some(None);
     };
+    let mut highest = None;
     for body in CodeSectionReader::new(BinaryReader::new(code, 0)).ok()? {
         let mut ops = body.ok()?.get_operators_reader().ok()?;
         while !ops.eof() {
-            if matches!(
-                ops.read().ok()?,
-                Operator::MemoryInit { .. } | Operator::DataDrop { .. }
-            ) {
-                return Some(true);
+            if let Operator::MemoryInit { data_index, .. } | Operator::DataDrop { data_index } =
+                ops.read().ok()?
+            {
+                highest = highest.max(Some(data_index));
             }
         }
     }
-    Some(false)
+    Some(highest)
 }
 
 fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
@@ -360,6 +366,16 @@ mod tests {
             kinds,
             vec![(true, b"x".to_vec()), (false, b"y\0z".to_vec())]
         );
+    }
+
+    #[test]
+    fn a_module_naming_an_active_segment_is_left_as_it_is() {
+        let before = wat::parse_str(
+            r#"(module (memory 1) (data (i32.const 0) "a") (data (i32.const 8) "b")
+                 (func (data.drop 1)))"#,
+        )
+        .expect("wat");
+        assert_eq!(coalesce(&before), before);
     }
 
     #[test]
