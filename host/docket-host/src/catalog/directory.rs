@@ -74,14 +74,8 @@ impl DirectoryCatalog {
 
     /// The release of `name@version`, which must exist.
     fn release(&self, name: &str, version: &semver::Version) -> Result<Release, CatalogError> {
-        self.read_release(name, version)?.ok_or_else(|| {
-            Refusal::NotFound {
-                name: name.to_owned(),
-                requirement: format!("={version}"),
-                available: Vec::new(),
-            }
-            .into()
-        })
+        self.read_release(name, version)?
+            .ok_or_else(|| Refusal::missing_version(name, version).into())
     }
 
     fn write_release(

@@ -122,6 +122,17 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// `name@version` was asked for by its exact version and is not there.
+    fn missing_version(name: &str, version: &semver::Version) -> Refusal {
+        Refusal::NotFound {
+            name: name.to_owned(),
+            requirement: format!("={version}"),
+            available: Vec::new(),
+        }
+    }
+}
+
 /// Why a catalogue operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -356,14 +356,8 @@ impl OciCatalog {
 
     /// The stored release of `name@version`, which must exist.
     fn existing(&self, name: &str, version: &semver::Version) -> Result<Stored, CatalogError> {
-        self.stored(name, version)?.ok_or_else(|| {
-            Refusal::NotFound {
-                name: name.to_owned(),
-                requirement: format!("={version}"),
-                available: Vec::new(),
-            }
-            .into()
-        })
+        self.stored(name, version)?
+            .ok_or_else(|| Refusal::missing_version(name, version).into())
     }
 
     /// Uploads `bytes` under `digest` into the repository of `reference`,

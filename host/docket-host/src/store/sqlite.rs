@@ -1102,9 +1102,9 @@ fn insert_events(
                 recorded.seq
             ))
         })?;
-        // The journal keeps the event as serde_json writes it, members in
-        // the order they came (an applicant's form reads back as entered);
-        // the ledger hashes its canonical form.
+        // The journal keeps the event as serde_json writes it (where
+        // serde_json preserves order, as in the CLI, an applicant's form
+        // reads back as entered); the ledger hashes its canonical form.
         stmt.execute(params![
             case,
             to_i64(recorded.seq, "seq")?,
