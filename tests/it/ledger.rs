@@ -387,6 +387,55 @@ fn a_store_from_before_the_ledger_gets_its_history_chained_on_open() {
 }
 
 #[test]
+fn a_schema_3_store_gets_its_journal_in_append_order_on_open() {
+    let signed = Signed::new();
+    let before: Vec<_> = signed
+        .cases
+        .iter()
+        .map(|case| signed.store().journal(case).unwrap())
+        .collect();
+    // Schema 3 kept the journal keyed by case and seq.
+    let conn = rusqlite::Connection::open(signed.path()).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE old_journal (
+             case_id TEXT NOT NULL REFERENCES cases (id), seq INTEGER NOT NULL,
+             at INTEGER NOT NULL, schema_version INTEGER NOT NULL, event TEXT NOT NULL,
+             PRIMARY KEY (case_id, seq)) WITHOUT ROWID;
+         INSERT INTO old_journal SELECT case_id, seq, at, schema_version, event FROM journal;
+         DROP TABLE journal;
+         ALTER TABLE old_journal RENAME TO journal;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = signed.store();
+    for (case, journal) in signed.cases.iter().zip(&before) {
+        assert_eq!(&store.journal(case).unwrap(), journal);
+    }
+    let report = ledger::verify(&store, None, None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problem);
+    // The rows are numbered in the order the ledger recorded them.
+    let conn = rusqlite::Connection::open(signed.path()).unwrap();
+    let (version, in_row_order, in_ledger_order): (i64, String, String) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT group_concat(case_id || '/' || seq) FROM (SELECT * FROM journal ORDER BY n)),
+                    (SELECT group_concat(subject || '/' || seq) FROM
+                        (SELECT * FROM ledger WHERE kind = 'event' ORDER BY position))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(in_row_order, in_ledger_order);
+    assert_eq!(
+        in_row_order.split(',').count(),
+        before.iter().map(Vec::len).sum::<usize>()
+    );
+}
+
+#[test]
 fn a_bundle_verifies_on_its_own_and_reveals_any_change() {
     let signed = Signed::new();
     let store = signed.store();

@@ -1150,14 +1150,14 @@ fn sqlite_refuses_a_newer_or_foreign_schema() {
         "closing checkpoints the WAL"
     );
 
-    patch_header(&path, USER_VERSION, 4);
+    patch_header(&path, USER_VERSION, 5);
     let message = open_error(&path);
     assert!(
-        message.contains("newer docket (store schema 4"),
+        message.contains("newer docket (store schema 5"),
         "{message}"
     );
 
-    patch_header(&path, USER_VERSION, 3);
+    patch_header(&path, USER_VERSION, 4);
     Sqlite::open(&path, Durability::Full).unwrap();
 
     patch_header(&path, APPLICATION_ID, 0);

@@ -6,7 +6,7 @@
 //! pool of separate connections, so (WAL being what it is) a reader never
 //! waits for the writer and sees only committed batches.
 //!
-//! The layout (store schema 3, kept in `PRAGMA user_version`; the file is
+//! The layout (store schema 4, kept in `PRAGMA user_version`; the file is
 //! marked as a docket store by `PRAGMA application_id`):
 //!
 //! - `deployments(workflow, version, source, digest, deployed_at, pins)`,
@@ -16,8 +16,11 @@
 //!   millisecond. `waiting_roles` is a JSON array, read back as is;
 //! - `case_roles(role, case_n)`: one row per open role of a case, the
 //!   exact index an inbox query filters on;
-//! - `journal(case_id, seq, at, schema_version, event)`, keyed by case and
-//!   seq, the event as JSON;
+//! - `journal(n, case_id, seq, at, schema_version, event)`, the event as
+//!   JSON, `n` in append order and a unique index on case and seq: a group
+//!   commit appends its events at the table's end and touches only the
+//!   small index entries of the many cases it spans, where a table keyed by
+//!   case rewrote a page of events per case;
 //! - `outbox(n, key, case_id, channel, recipient, subject, body,
 //!   delivered_at)`, `n` being the enqueue order;
 //! - `ledger(position, kind, subject, seq, record, prev, content, hash)`:
@@ -29,7 +32,9 @@
 //! Store schema 2 added the last two tables; opening a schema-1 file
 //! creates them and enters its deployments and events into the chain, in
 //! the order they happened. Schema 3 added `deployments.pins` (empty for
-//! older deployments, which then resolve their plugins as before).
+//! older deployments, which then resolve their plugins as before). Schema 4
+//! keeps the journal in append order; opening an older file copies its
+//! journal in the ledger's order.
 
 use super::event::{Millis, Recorded, SCHEMA_VERSION};
 use super::{
@@ -57,7 +62,7 @@ pub enum Durability {
 }
 
 /// The layout this build writes and reads, in `PRAGMA user_version`.
-const STORE_SCHEMA: i64 = 3;
+const STORE_SCHEMA: i64 = 4;
 
 /// `PRAGMA application_id` of a docket store: "dkt1".
 const APPLICATION_ID: i64 = 0x646b_7431;
@@ -86,6 +91,40 @@ const UNFINISHED: &str = "status IN ('running', 'waiting')";
 
 /// Schema 3's addition to an older file.
 const ADD_PINS: &str = "ALTER TABLE deployments ADD COLUMN pins TEXT NOT NULL DEFAULT '[]';";
+
+/// The journal as schema 4 keeps it.
+const JOURNAL: &str = "
+CREATE TABLE journal (
+    n              INTEGER PRIMARY KEY,
+    case_id        TEXT    NOT NULL REFERENCES cases (id),
+    seq            INTEGER NOT NULL,
+    at             INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL,
+    event          TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX journal_by_case ON journal (case_id, seq);
+";
+
+/// Schema 4's change to an older file (whose ledger is complete by then):
+/// the journal, copied in the order the ledger recorded its events.
+const JOURNAL_IN_APPEND_ORDER: &str = "
+ALTER TABLE journal RENAME TO journal_by_case_and_seq;
+CREATE TABLE journal (
+    n              INTEGER PRIMARY KEY,
+    case_id        TEXT    NOT NULL REFERENCES cases (id),
+    seq            INTEGER NOT NULL,
+    at             INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL,
+    event          TEXT    NOT NULL
+);
+INSERT INTO journal (case_id, seq, at, schema_version, event)
+    SELECT j.case_id, j.seq, j.at, j.schema_version, j.event FROM journal_by_case_and_seq j
+    ORDER BY (SELECT l.position FROM ledger l
+              WHERE l.kind = 'event' AND l.subject = j.case_id AND l.seq = j.seq),
+             j.at, j.case_id, j.seq;
+DROP TABLE journal_by_case_and_seq;
+CREATE UNIQUE INDEX journal_by_case ON journal (case_id, seq);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE deployments (
@@ -127,15 +166,6 @@ CREATE TABLE case_roles (
     PRIMARY KEY (role, case_n)
 ) WITHOUT ROWID;
 CREATE INDEX case_roles_by_case ON case_roles (case_n);
-
-CREATE TABLE journal (
-    case_id        TEXT    NOT NULL REFERENCES cases (id),
-    seq            INTEGER NOT NULL,
-    at             INTEGER NOT NULL,
-    schema_version INTEGER NOT NULL,
-    event          TEXT    NOT NULL,
-    PRIMARY KEY (case_id, seq)
-) WITHOUT ROWID;
 
 CREATE TABLE outbox (
     n            INTEGER PRIMARY KEY,
@@ -341,6 +371,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
                 return Err(not_docket());
             }
             tx.execute_batch(SCHEMA)
+                .and_then(|()| tx.execute_batch(JOURNAL))
                 .and_then(|()| tx.execute_batch(LEDGER_SCHEMA))
                 .map_err(open_error(path, "create the tables in"))?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -348,13 +379,17 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
             tx.pragma_update(None, "user_version", STORE_SCHEMA)
                 .map_err(open_error(path, "create the tables in"))?;
         }
-        1 | 2 if application == APPLICATION_ID => {
+        1..=3 if application == APPLICATION_ID => {
             if version == 1 {
                 tx.execute_batch(LEDGER_SCHEMA)
                     .map_err(open_error(path, "upgrade"))?;
                 enter_history(&tx)?;
             }
-            tx.execute_batch(ADD_PINS)
+            if version <= 2 {
+                tx.execute_batch(ADD_PINS)
+                    .map_err(open_error(path, "upgrade"))?;
+            }
+            tx.execute_batch(JOURNAL_IN_APPEND_ORDER)
                 .map_err(open_error(path, "upgrade"))?;
             tx.pragma_update(None, "user_version", STORE_SCHEMA)
                 .map_err(open_error(path, "upgrade"))?;
