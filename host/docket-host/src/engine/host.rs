@@ -1047,11 +1047,15 @@ impl Inner {
         };
         let mut writes = vec![Write::CreateCase { row, events: all }];
         writes.extend(outbox_writes(&effects));
+        let (runs, after_commit) = split_runs(effects);
         self.submit(Commit {
             writes,
-            effects: effects.into_iter().map(|e| (id.clone(), e)).collect(),
+            effects: after_commit.into_iter().map(|e| (id.clone(), e)).collect(),
             done: done_tx,
         });
+        for run in runs {
+            self.carry_out(&id, run);
+        }
         drop(guard);
         Ok((
             Started {
@@ -1190,13 +1194,7 @@ impl Inner {
             update,
         }];
         writes.extend(outbox_writes(&effects));
-        // The next plugin step need not wait for this commit: commits keep
-        // the journal's order, so its outcome can never be durable before
-        // this one, and if the process dies first both run again. What
-        // leaves the process (messages, child cases) waits for the commit.
-        let (runs, after_commit): (Vec<Effect>, Vec<Effect>) = effects
-            .into_iter()
-            .partition(|e| matches!(e, Effect::Run { .. }));
+        let (runs, after_commit) = split_runs(effects);
         self.submit(Commit {
             writes,
             effects: after_commit
@@ -1401,6 +1399,17 @@ impl Inner {
             tracing::warn!("cannot mark messages delivered: {err}");
         }
     }
+}
+
+/// Plugin steps to run now, and the effects that wait for their commit.
+/// A step may run before the events that scheduled it are durable: commits
+/// keep each case's order, so its outcome can never be durable first, and
+/// if the process dies both run again. What leaves the process (messages,
+/// child cases) waits.
+fn split_runs(effects: Vec<Effect>) -> (Vec<Effect>, Vec<Effect>) {
+    effects
+        .into_iter()
+        .partition(|e| matches!(e, Effect::Run { .. }))
 }
 
 /// The outbox entries a transaction's effects deliver: written in the same
