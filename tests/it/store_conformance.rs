@@ -378,6 +378,10 @@ store_test!(every_event_round_trips, |backend| {
             ..parent
         }
     );
+    // The ledger hashed each event as the journal's text reads back.
+    let report = docket_host::ledger::verify(backend, None, None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.records, n_events + 2);
 });
 
 store_test!(unknown_case_reads_as_nothing, |backend| {

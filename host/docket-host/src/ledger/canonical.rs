@@ -10,8 +10,11 @@
 //! The bytes are those of `serde_json_canonicalizer` (a test compares the
 //! two), so hashes made before and after this module agree.
 
+use serde::{Serialize, ser};
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::ops::Range;
 
 /// Appends the canonical encoding of `value` to `out`.
 pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
@@ -145,6 +148,605 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends the canonical encoding of `value`, as [`write_value`] would
+/// write `serde_json::to_value(value)`, without building that value: an
+/// event's data is encoded where it lies instead of being copied into a
+/// tree first.
+///
+/// # Errors
+///
+/// What `serde_json::to_value` refuses: a map key that is not a string,
+/// number or bool, or an error of `value`'s own `Serialize`.
+pub(crate) fn write_serialize<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), serde_json::Error> {
+    value.serialize(Canonical { out })
+}
+
+struct Canonical<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> Canonical<'a> {
+    fn float(self, n: f64) -> Result<(), serde_json::Error> {
+        // `to_value` makes a non-finite number null.
+        if n.is_finite() {
+            write_f64(self.out, n);
+        } else {
+            self.out.extend_from_slice(b"null");
+        }
+        Ok(())
+    }
+
+    /// Opens `{"variant":`, closed by one more `}` after the value.
+    fn variant(self, variant: &str) -> Canonical<'a> {
+        self.out.push(b'{');
+        write_str(self.out, variant);
+        self.out.push(b':');
+        self
+    }
+}
+
+impl<'a> ser::Serializer for Canonical<'a> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    type SerializeSeq = Array<'a>;
+    type SerializeTuple = Array<'a>;
+    type SerializeTupleStruct = Array<'a>;
+    type SerializeTupleVariant = Array<'a>;
+    type SerializeMap = Object<'a>;
+    type SerializeStruct = Object<'a>;
+    type SerializeStructVariant = Object<'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), serde_json::Error> {
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<(), serde_json::Error> {
+        self.serialize_i64(i64::from(v))
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<(), serde_json::Error> {
+        self.serialize_i64(i64::from(v))
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<(), serde_json::Error> {
+        self.serialize_i64(i64::from(v))
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<(), serde_json::Error> {
+        write_i64(self.out, v);
+        Ok(())
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<(), serde_json::Error> {
+        self.serialize_u64(u64::from(v))
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<(), serde_json::Error> {
+        self.serialize_u64(u64::from(v))
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<(), serde_json::Error> {
+        self.serialize_u64(u64::from(v))
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<(), serde_json::Error> {
+        write_u64(self.out, v);
+        Ok(())
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<(), serde_json::Error> {
+        self.float(f64::from(v))
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<(), serde_json::Error> {
+        self.float(v)
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), serde_json::Error> {
+        write_str(self.out, v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), serde_json::Error> {
+        write_str(self.out, v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), serde_json::Error> {
+        let mut array = self.serialize_seq(Some(v.len()))?;
+        for byte in v {
+            ser::SerializeSeq::serialize_element(&mut array, byte)?;
+        }
+        ser::SerializeSeq::end(array)
+    }
+
+    fn serialize_none(self) -> Result<(), serde_json::Error> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), serde_json::Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), serde_json::Error> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), serde_json::Error> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), serde_json::Error> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        let inner = self.variant(variant);
+        let out = &mut *inner.out;
+        value.serialize(Canonical { out: &mut *out })?;
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Array<'a>, serde_json::Error> {
+        self.out.push(b'[');
+        Ok(Array {
+            out: self.out,
+            empty: true,
+            variant: false,
+        })
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Array<'a>, serde_json::Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Array<'a>, serde_json::Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Array<'a>, serde_json::Error> {
+        let mut array = self.variant(variant).serialize_seq(Some(len))?;
+        array.variant = true;
+        Ok(array)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Object<'a>, serde_json::Error> {
+        Ok(Object {
+            start: self.out.len(),
+            out: self.out,
+            members: Vec::with_capacity(len.unwrap_or_default()),
+            key: None,
+            variant: false,
+        })
+    }
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Object<'a>, serde_json::Error> {
+        self.serialize_map(Some(len))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Object<'a>, serde_json::Error> {
+        let mut object = self.variant(variant).serialize_map(Some(len))?;
+        object.variant = true;
+        Ok(object)
+    }
+}
+
+/// An array being written: its elements go straight to the output.
+struct Array<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+    /// Inside `{"variant":`, which `end` closes too.
+    variant: bool,
+}
+
+impl Array<'_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        value.serialize(Canonical { out: self.out })
+    }
+
+    fn close(self) -> Result<(), serde_json::Error> {
+        self.out.push(b']');
+        if self.variant {
+            self.out.push(b'}');
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for Array<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), serde_json::Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTuple for Array<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), serde_json::Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleStruct for Array<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), serde_json::Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleVariant for Array<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), serde_json::Error> {
+        self.close()
+    }
+}
+
+/// An object being written. Member values are encoded at the end of the
+/// output as they come; `end` puts them in key order behind their keys.
+struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the object begins in `out`.
+    start: usize,
+    /// Each member's key and where its value's encoding lies in `out`.
+    members: Vec<(Cow<'static, str>, Range<usize>)>,
+    /// The key of the map entry whose value comes next.
+    key: Option<String>,
+    /// Inside `{"variant":`, which `end` closes too.
+    variant: bool,
+}
+
+impl Object<'_> {
+    fn member<T: Serialize + ?Sized>(
+        &mut self,
+        key: Cow<'static, str>,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        let from = self.out.len();
+        value.serialize(Canonical { out: self.out })?;
+        self.members.push((key, from..self.out.len()));
+        Ok(())
+    }
+
+    fn close(mut self) -> Result<(), serde_json::Error> {
+        let values = self.out.split_off(self.start);
+        // Like a map, a later member replaces an earlier one of the same key.
+        self.members.reverse();
+        self.members.sort_by(|a, b| key_order(&a.0, &b.0));
+        self.members.dedup_by(|later, earlier| later.0 == earlier.0);
+        self.out.push(b'{');
+        for (idx, (key, range)) in self.members.iter().enumerate() {
+            if idx > 0 {
+                self.out.push(b',');
+            }
+            write_str(self.out, key);
+            self.out.push(b':');
+            self.out
+                .extend_from_slice(&values[range.start - self.start..range.end - self.start]);
+        }
+        self.out.push(b'}');
+        if self.variant {
+            self.out.push(b'}');
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for Object<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), serde_json::Error> {
+        self.key = Some(key.serialize(MapKey)?);
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        let key = self.key.take().ok_or_else(|| {
+            <serde_json::Error as ser::Error>::custom("a map value without a key")
+        })?;
+        self.member(Cow::Owned(key), value)
+    }
+
+    fn end(self) -> Result<(), serde_json::Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStruct for Object<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.member(Cow::Borrowed(key), value)
+    }
+
+    fn end(self) -> Result<(), serde_json::Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStructVariant for Object<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.member(Cow::Borrowed(key), value)
+    }
+
+    fn end(self) -> Result<(), serde_json::Error> {
+        self.close()
+    }
+}
+
+/// A map key as `to_value` takes it: a string, or a number or bool as its
+/// text.
+struct MapKey;
+
+impl MapKey {
+    fn refuse(what: &str) -> serde_json::Error {
+        <serde_json::Error as ser::Error>::custom(format!("a map key must be a string, not {what}"))
+    }
+}
+
+impl ser::Serializer for MapKey {
+    type Ok = String;
+    type Error = serde_json::Error;
+    type SerializeSeq = ser::Impossible<String, serde_json::Error>;
+    type SerializeTuple = ser::Impossible<String, serde_json::Error>;
+    type SerializeTupleStruct = ser::Impossible<String, serde_json::Error>;
+    type SerializeTupleVariant = ser::Impossible<String, serde_json::Error>;
+    type SerializeMap = ser::Impossible<String, serde_json::Error>;
+    type SerializeStruct = ser::Impossible<String, serde_json::Error>;
+    type SerializeStructVariant = ser::Impossible<String, serde_json::Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_f32(self, _v: f32) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("a float"))
+    }
+
+    fn serialize_f64(self, _v: f64) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("a float"))
+    }
+
+    fn serialize_char(self, v: char) -> Result<String, serde_json::Error> {
+        Ok(v.to_string())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<String, serde_json::Error> {
+        Ok(v.to_owned())
+    }
+
+    fn serialize_bytes(self, _v: &[u8]) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("bytes"))
+    }
+
+    fn serialize_none(self) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("null"))
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(
+        self,
+        _value: &T,
+    ) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("an option"))
+    }
+
+    fn serialize_unit(self) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("null"))
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("null"))
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<String, serde_json::Error> {
+        Ok(variant.to_owned())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<String, serde_json::Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<String, serde_json::Error> {
+        Err(MapKey::refuse("an enum"))
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, serde_json::Error> {
+        Err(MapKey::refuse("an array"))
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, serde_json::Error> {
+        Err(MapKey::refuse("an array"))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, serde_json::Error> {
+        Err(MapKey::refuse("an array"))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, serde_json::Error> {
+        Err(MapKey::refuse("an enum"))
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, serde_json::Error> {
+        Err(MapKey::refuse("an object"))
+    }
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, serde_json::Error> {
+        Err(MapKey::refuse("an object"))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, serde_json::Error> {
+        Err(MapKey::refuse("an enum"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +841,121 @@ mod tests {
         for _ in 0..5_000 {
             check(&random_value(&mut rng, 0));
         }
+    }
+
+    /// `write_serialize(value)` against `write_value(to_value(value))`.
+    #[track_caller]
+    fn check_serialize<T: Serialize + std::fmt::Debug>(value: &T) {
+        let mut direct = Vec::new();
+        write_serialize(&mut direct, value).unwrap();
+        let mut through_value = Vec::new();
+        write_value(&mut through_value, &serde_json::to_value(value).unwrap());
+        assert_eq!(
+            String::from_utf8_lossy(&direct),
+            String::from_utf8_lossy(&through_value),
+            "{value:?}"
+        );
+    }
+
+    #[test]
+    fn serializing_directly_matches_going_through_a_value() {
+        let mut rng = StdRng::seed_from_u64(8786);
+        for _ in 0..5_000 {
+            check_serialize(&random_value(&mut rng, 0));
+        }
+    }
+
+    #[derive(Debug, Serialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Tagged {
+        Unit,
+        Fields {
+            zeta: u8,
+            alpha: Option<f32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            skipped: Option<u8>,
+            nested: Vec<Plain>,
+        },
+        Wrapped(Plain),
+    }
+
+    #[derive(Debug, Serialize)]
+    enum External {
+        Unit,
+        Newtype(i16),
+        Tuple(u8, char),
+        Struct { b: bool, a: () },
+    }
+
+    #[derive(Debug, Serialize)]
+    struct Plain {
+        z: &'static str,
+        #[serde(with = "serde_bytes_as_seq")]
+        bytes: Vec<u8>,
+        map: std::collections::HashMap<u32, f64>,
+        external: Vec<External>,
+        #[serde(flatten)]
+        flattened: std::collections::BTreeMap<String, Value>,
+        a: (u8, Option<String>),
+    }
+
+    mod serde_bytes_as_seq {
+        pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(bytes)
+        }
+    }
+
+    fn plain() -> Plain {
+        Plain {
+            z: "z\u{1}",
+            bytes: vec![0, 7, 255],
+            map: [(10, 1.5), (2, f64::NAN), (1, -0.0)].into_iter().collect(),
+            external: vec![
+                External::Unit,
+                External::Newtype(-3),
+                External::Tuple(1, '\u{1f600}'),
+                External::Struct { b: true, a: () },
+            ],
+            flattened: [
+                ("\u{e000}".to_owned(), json!(1)),
+                ("\u{10000}".to_owned(), json!({"y": 2, "x": [1e21]})),
+                ("b".to_owned(), Value::Null),
+            ]
+            .into_iter()
+            .collect(),
+            a: (9, None),
+        }
+    }
+
+    #[test]
+    fn serializing_structs_and_enums_directly_matches_going_through_a_value() {
+        check_serialize(&plain());
+        check_serialize(&Tagged::Unit);
+        check_serialize(&Tagged::Fields {
+            zeta: 1,
+            alpha: Some(0.1),
+            skipped: None,
+            nested: vec![plain(), plain()],
+        });
+        check_serialize(&Tagged::Fields {
+            zeta: 1,
+            alpha: Some(f32::INFINITY),
+            skipped: Some(3),
+            nested: Vec::new(),
+        });
+        check_serialize(&Tagged::Wrapped(plain()));
+        check_serialize(&vec![External::Unit, External::Newtype(0)]);
+    }
+
+    #[test]
+    fn a_map_key_that_is_not_a_string_is_refused() {
+        let map: std::collections::BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into_iter().collect();
+        let mut out = Vec::new();
+        let err = write_serialize(&mut out, &map).unwrap_err();
+        assert!(
+            err.to_string().contains("map key must be a string"),
+            "{err}"
+        );
+        assert!(serde_json::to_value(&map).is_err());
     }
 }

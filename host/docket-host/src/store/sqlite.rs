@@ -1131,25 +1131,34 @@ fn insert_events(
         )
         .map_err(|err| db(&what())(err))?;
     for recorded in events {
-        let event = serde_json::to_value(&recorded.event).map_err(|err| {
+        let unencodable = |err: serde_json::Error| {
             Error::Database(format!(
                 "failed to encode event {} of case `{case}`: {err}",
                 recorded.seq
             ))
-        })?;
+        };
         // The journal keeps the event as serde_json writes it (where
         // serde_json preserves order, as in the CLI, an applicant's form
         // reads back as entered); the ledger hashes its canonical form.
+        // Both are written from the event itself: a `Value` copy of it
+        // costed the single writer more than the two encodings.
+        let text = serde_json::to_string(&recorded.event).map_err(unencodable)?;
         stmt.execute(params![
             case,
             to_i64(recorded.seq, "seq")?,
             recorded.at,
             SCHEMA_VERSION,
-            event.to_string()
+            text
         ])
         .map_err(|err| db(&what())(err))?;
-        let content =
-            ledger::event_content(case, recorded.seq, recorded.at, SCHEMA_VERSION, &event);
+        let content = ledger::event_content(
+            case,
+            recorded.seq,
+            recorded.at,
+            SCHEMA_VERSION,
+            &recorded.event,
+        )
+        .map_err(unencodable)?;
         chain.append_hashed(
             tx,
             EntryKind::Event,
