@@ -257,6 +257,12 @@ impl Sqlite {
         writer
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(open_error(&path, "configure"))?;
+        // Each insert checked against a foreign key may have to be undone
+        // alone, so SQLite copies the pages it changes to a statement
+        // journal first: in memory, not in a temporary file.
+        writer
+            .pragma_update(None, "temp_store", "MEMORY")
+            .map_err(open_error(&path, "configure"))?;
         // A group commit of thousands of events dirties more pages than
         // SQLite's default 2 MiB cache holds: it then spills pages to the
         // WAL mid-transaction and reads back pages it just evicted.
