@@ -403,69 +403,31 @@ impl Array<'_> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
+/// Implements serde's array-like traits (`$method` writes one element)
+/// by [`Array::element`] and [`Array::close`].
+macro_rules! array_like {
+    ($($serde_trait:ident :: $method:ident),*) => {$(
+        impl ser::$serde_trait for Array<'_> {
+            type Ok = ();
+            type Error = serde_json::Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        self.element(value)
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), serde_json::Error> {
-        self.close()
-    }
+            fn end(self) -> Result<(), serde_json::Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), serde_json::Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), serde_json::Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), serde_json::Error> {
-        self.close()
-    }
-}
+array_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// An object being written. Member values are encoded at the end of the
 /// output as they come; `end` puts them in key order behind their keys.
@@ -541,39 +503,30 @@ impl ser::SerializeMap for Object<'_> {
     }
 }
 
-impl ser::SerializeStruct for Object<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
+/// Implements serde's struct traits by [`Object::member`] and
+/// [`Object::close`].
+macro_rules! struct_like {
+    ($($serde_trait:ident),*) => {$(
+        impl ser::$serde_trait for Object<'_> {
+            type Ok = ();
+            type Error = serde_json::Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        self.member(Cow::Borrowed(key), value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), serde_json::Error> {
+                self.member(Cow::Borrowed(key), value)
+            }
 
-    fn end(self) -> Result<(), serde_json::Error> {
-        self.close()
-    }
+            fn end(self) -> Result<(), serde_json::Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Object<'_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        self.member(Cow::Borrowed(key), value)
-    }
-
-    fn end(self) -> Result<(), serde_json::Error> {
-        self.close()
-    }
-}
+struct_like!(SerializeStruct, SerializeStructVariant);
 
 /// A map key as `to_value` takes it: a string, or a number or bool as its
 /// text.

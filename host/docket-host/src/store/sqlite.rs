@@ -92,7 +92,7 @@ const UNFINISHED: &str = "status IN ('running', 'waiting')";
 /// Schema 3's addition to an older file.
 const ADD_PINS: &str = "ALTER TABLE deployments ADD COLUMN pins TEXT NOT NULL DEFAULT '[]';";
 
-/// The journal as schema 4 keeps it.
+/// The journal as schema 4 keeps it...
 const JOURNAL: &str = "
 CREATE TABLE journal (
     n              INTEGER PRIMARY KEY,
@@ -101,30 +101,10 @@ CREATE TABLE journal (
     at             INTEGER NOT NULL,
     schema_version INTEGER NOT NULL,
     event          TEXT    NOT NULL
-);
-CREATE UNIQUE INDEX journal_by_case ON journal (case_id, seq);
-";
+);";
 
-/// Schema 4's change to an older file (whose ledger is complete by then):
-/// the journal, copied in the order the ledger recorded its events.
-const JOURNAL_IN_APPEND_ORDER: &str = "
-ALTER TABLE journal RENAME TO journal_by_case_and_seq;
-CREATE TABLE journal (
-    n              INTEGER PRIMARY KEY,
-    case_id        TEXT    NOT NULL REFERENCES cases (id),
-    seq            INTEGER NOT NULL,
-    at             INTEGER NOT NULL,
-    schema_version INTEGER NOT NULL,
-    event          TEXT    NOT NULL
-);
-INSERT INTO journal (case_id, seq, at, schema_version, event)
-    SELECT j.case_id, j.seq, j.at, j.schema_version, j.event FROM journal_by_case_and_seq j
-    ORDER BY (SELECT l.position FROM ledger l
-              WHERE l.kind = 'event' AND l.subject = j.case_id AND l.seq = j.seq),
-             j.at, j.case_id, j.seq;
-DROP TABLE journal_by_case_and_seq;
-CREATE UNIQUE INDEX journal_by_case ON journal (case_id, seq);
-";
+/// ...and its index by case.
+const JOURNAL_BY_CASE: &str = "CREATE UNIQUE INDEX journal_by_case ON journal (case_id, seq);";
 
 const SCHEMA: &str = "
 CREATE TABLE deployments (
@@ -378,6 +358,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
             }
             tx.execute_batch(SCHEMA)
                 .and_then(|()| tx.execute_batch(JOURNAL))
+                .and_then(|()| tx.execute_batch(JOURNAL_BY_CASE))
                 .and_then(|()| tx.execute_batch(LEDGER_SCHEMA))
                 .map_err(open_error(path, "create the tables in"))?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -395,8 +376,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
                 tx.execute_batch(ADD_PINS)
                     .map_err(open_error(path, "upgrade"))?;
             }
-            tx.execute_batch(JOURNAL_IN_APPEND_ORDER)
-                .map_err(open_error(path, "upgrade"))?;
+            journal_in_append_order(&tx).map_err(open_error(path, "upgrade"))?;
             tx.pragma_update(None, "user_version", STORE_SCHEMA)
                 .map_err(open_error(path, "upgrade"))?;
         }
@@ -411,6 +391,23 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
     }
     tx.commit()
         .map_err(open_error(path, "create the tables in"))
+}
+
+/// Schema 4's change to an older file (whose ledger is complete by then):
+/// the journal, copied in the order the ledger recorded its events.
+fn journal_in_append_order(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE journal RENAME TO journal_by_case_and_seq;")?;
+    tx.execute_batch(JOURNAL)?;
+    tx.execute_batch(
+        "INSERT INTO journal (case_id, seq, at, schema_version, event)
+             SELECT j.case_id, j.seq, j.at, j.schema_version, j.event
+             FROM journal_by_case_and_seq j
+             ORDER BY (SELECT l.position FROM ledger l
+                       WHERE l.kind = 'event' AND l.subject = j.case_id AND l.seq = j.seq),
+                      j.at, j.case_id, j.seq;
+         DROP TABLE journal_by_case_and_seq;",
+    )?;
+    tx.execute_batch(JOURNAL_BY_CASE)
 }
 
 /// Maps an error while opening `path`; a file that is not a database says so.
