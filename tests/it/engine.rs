@@ -712,6 +712,33 @@ fn bad_input_is_refused_with_a_clear_error_and_nothing_is_written() {
 }
 
 #[test]
+fn a_batch_giving_one_key_twice_starts_one_case_and_refuses_the_other() {
+    let env = env();
+    env.deploy(&building_permit());
+    let start = |floors| StartCase {
+        input: application("residential", floors),
+        key: Some("BP-9".into()),
+        applicant: None,
+    };
+    let results = env
+        .host
+        .start_many("building-permit", vec![start(1), start(2)])
+        .expect("start_many");
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let err = results[1].as_ref().expect_err("the same key again");
+    assert_eq!(
+        err.to_string(),
+        "workflow `building-permit` already has a case with key `BP-9`"
+    );
+    env.host.run_until_idle().expect("run");
+    let cases = env.host.cases(&CaseFilter::default()).expect("cases");
+    assert_eq!(cases.len(), 1, "only the first case was written");
+    let report =
+        docket_host::ledger::verify(env.host.store().as_ref(), None, None).expect("verify");
+    assert!(report.is_ok(), "{:?}", report.problem);
+}
+
+#[test]
 fn a_host_reopened_on_the_same_store_picks_up_waiting_cases_and_timers() {
     let env = env();
     env.deploy(&building_permit());

@@ -185,15 +185,17 @@ fn store_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Appends `rows` journal-like rows with rusqlite alone, `per_commit` rows
-/// per durable transaction; rows per second.
+/// Appends `rows` journal-like rows with rusqlite alone, to a table laid
+/// out as the store's journal is, `per_commit` rows per durable
+/// transaction; rows per second.
 fn raw_floor(dir: &Path, rows: usize, per_commit: usize) -> f64 {
     let conn = rusqlite::Connection::open(dir.join("floor.db")).expect("floor db");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         CREATE TABLE journal (case_id TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
-                               schema_version INTEGER NOT NULL, event TEXT NOT NULL,
-                               PRIMARY KEY (case_id, seq)) WITHOUT ROWID;",
+         CREATE TABLE journal (n INTEGER PRIMARY KEY, case_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                               at INTEGER NOT NULL, schema_version INTEGER NOT NULL,
+                               event TEXT NOT NULL);
+         CREATE UNIQUE INDEX journal_by_case ON journal (case_id, seq);",
     )
     .expect("floor schema");
     let event = r#"{"type":"step_finished","step":"validate","attempt":1,"outcome":"continue","data":{"applicant":{"name":"Ada Lovelace","email":"ada1@example.org"},"parcel":"1234-567","project":{"kind":"residential","floors":2}},"plugin":"0f3c9a7e5d1b2c4a6e8f0a1b3c5d7e9f1a2b3c4d5e6f708192a3b4c5d6e7f809"}"#;
@@ -203,7 +205,10 @@ fn raw_floor(dir: &Path, rows: usize, per_commit: usize) -> f64 {
         let tx = conn.unchecked_transaction().expect("begin");
         {
             let mut insert = tx
-                .prepare_cached("INSERT INTO journal VALUES (?1, ?2, ?3, 1, ?4)")
+                .prepare_cached(
+                    "INSERT INTO journal (case_id, seq, at, schema_version, event) \
+                     VALUES (?1, ?2, ?3, 1, ?4)",
+                )
                 .expect("prepare");
             for _ in 0..per_commit.min(rows - written) {
                 let case = format!("case{:07}", written / 12);

@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, Sender};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -357,12 +357,16 @@ impl Host {
         starts: Vec<StartCase>,
     ) -> Result<Vec<Result<Started, Error>>, Error> {
         let deployed = self.inner.deployed(workflow, None)?;
+        // A key the batch gives twice is refused here, before its second
+        // case starts a step that its failed creation would strand.
+        let mut keys = HashSet::new();
         let submitted: Vec<_> = starts
             .into_iter()
             .map(|start| {
                 self.inner.check_input(&deployed, &start.input)?;
                 if let Some(key) = &start.key
-                    && self.inner.store.case_by_key(workflow, key)?.is_some()
+                    && (!keys.insert(key.clone())
+                        || self.inner.store.case_by_key(workflow, key)?.is_some())
                 {
                     return Err(Error::Store(crate::store::Error::DuplicateKey {
                         workflow: workflow.to_owned(),

@@ -156,13 +156,18 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 /// # Errors
 ///
 /// What `serde_json::to_value` refuses: a map key that is not a string,
-/// number or bool, or an error of `value`'s own `Serialize`.
+/// integer, bool or char, or a number beyond 64 bits, or an error of
+/// `value`'s own `Serialize`. Also a float map key, which `to_value` would
+/// print in its own number format, and a `RawValue`.
 pub(crate) fn write_serialize<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), serde_json::Error> {
     value.serialize(Canonical { out })
 }
+
+/// The struct name serde_json gives a `RawValue` when serializing it.
+const RAW_VALUE: &str = "$serde_json::private::RawValue";
 
 struct Canonical<'a> {
     out: &'a mut Vec<u8>,
@@ -220,6 +225,22 @@ impl<'a> ser::Serializer for Canonical<'a> {
     fn serialize_i64(self, v: i64) -> Result<(), serde_json::Error> {
         write_i64(self.out, v);
         Ok(())
+    }
+
+    fn serialize_i128(self, v: i128) -> Result<(), serde_json::Error> {
+        // `to_value` takes what fits in 64 bits.
+        match (i64::try_from(v), u64::try_from(v)) {
+            (Ok(v), _) => self.serialize_i64(v),
+            (_, Ok(v)) => self.serialize_u64(v),
+            _ => Err(ser::Error::custom("number out of range")),
+        }
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<(), serde_json::Error> {
+        match u64::try_from(v) {
+            Ok(v) => self.serialize_u64(v),
+            Err(_) => Err(ser::Error::custom("number out of range")),
+        }
     }
 
     fn serialize_u8(self, v: u8) -> Result<(), serde_json::Error> {
@@ -358,9 +379,16 @@ impl<'a> ser::Serializer for Canonical<'a> {
 
     fn serialize_struct(
         self,
-        _name: &'static str,
+        name: &'static str,
         len: usize,
     ) -> Result<Object<'a>, serde_json::Error> {
+        // serde_json's `RawValue` is JSON text that only serde_json's own
+        // serializers know to splice in.
+        if name == RAW_VALUE {
+            return Err(ser::Error::custom(
+                "a RawValue has no canonical form without parsing it",
+            ));
+        }
         self.serialize_map(Some(len))
     }
 
@@ -898,6 +926,22 @@ mod tests {
         });
         check_serialize(&Tagged::Wrapped(plain()));
         check_serialize(&vec![External::Unit, External::Newtype(0)]);
+    }
+
+    #[test]
+    fn wide_integers_are_taken_where_they_fit_in_64_bits() {
+        check_serialize(&(i128::from(i64::MIN), u128::from(u64::MAX), -1_i128, 7_u128));
+        let mut out = Vec::new();
+        assert!(write_serialize(&mut out, &(i128::from(u64::MAX) + 1)).is_err());
+        assert!(write_serialize(&mut out, &(u128::from(u64::MAX) + 1)).is_err());
+    }
+
+    #[test]
+    fn a_raw_value_is_refused_not_written_as_a_struct() {
+        let raw = serde_json::value::RawValue::from_string("{\"b\":1,\"a\":2}".to_owned()).unwrap();
+        let mut out = Vec::new();
+        let err = write_serialize(&mut out, &raw).unwrap_err();
+        assert!(err.to_string().contains("RawValue"), "{err}");
     }
 
     #[test]

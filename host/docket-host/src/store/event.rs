@@ -2,7 +2,10 @@
 //! these are persisted as JSON and read back by every later version of
 //! docket, so a change here is an API change. Add variants and optional
 //! fields; never rename or remove. [`SCHEMA_VERSION`] is stored with every
-//! event.
+//! event. Numbers are integers or inside a `serde_json::Value`: the ledger
+//! hashes an event straight from these types
+//! ([`crate::ledger::event_content`]), and an `f32` field would be hashed
+//! as its `f64` reading but written as the shorter `f32` text.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -237,12 +237,6 @@ impl Sqlite {
         writer
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(open_error(&path, "configure"))?;
-        // Each insert checked against a foreign key may have to be undone
-        // alone, so SQLite copies the pages it changes to a statement
-        // journal first: in memory, not in a temporary file.
-        writer
-            .pragma_update(None, "temp_store", "MEMORY")
-            .map_err(open_error(&path, "configure"))?;
         // A group commit of thousands of events dirties more pages than
         // SQLite's default 2 MiB cache holds: it then spills pages to the
         // WAL mid-transaction and reads back pages it just evicted.
@@ -256,6 +250,14 @@ impl Sqlite {
             .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             .map_err(open_error(&path, "configure"))?;
         migrate(&mut writer, &path)?;
+        // Each insert checked against a foreign key may have to be undone
+        // alone, so SQLite copies the pages it changes to a statement
+        // journal first: in memory, not in a temporary file. Set after the
+        // migration, whose sorts and index builds span the whole journal
+        // and belong in temporary files.
+        writer
+            .pragma_update(None, "temp_store", "MEMORY")
+            .map_err(open_error(&path, "configure"))?;
         let reader = open_reader(&path)?;
         Ok(Sqlite {
             path,
@@ -916,7 +918,14 @@ impl Backend for Sqlite {
         // space or in cells that page reorganisations left behind; the
         // truncating checkpoint then drops the old page images the
         // write-ahead log still holds.
-        conn.execute_batch("VACUUM").map_err(db(what))?;
+        // VACUUM builds its copy of the whole database as a temporary
+        // database: in a file, not in memory.
+        conn.execute_batch("PRAGMA temp_store = FILE")
+            .map_err(db(what))?;
+        let vacuumed = conn.execute_batch("VACUUM");
+        conn.execute_batch("PRAGMA temp_store = MEMORY")
+            .map_err(db(what))?;
+        vacuumed.map_err(db(what))?;
         let busy: i64 = conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
             .map_err(db(what))?;
@@ -1144,7 +1153,7 @@ fn insert_events(
         // serde_json preserves order, as in the CLI, an applicant's form
         // reads back as entered); the ledger hashes its canonical form.
         // Both are written from the event itself: a `Value` copy of it
-        // costed the single writer more than the two encodings.
+        // cost the single writer more than the two encodings.
         let text = serde_json::to_string(&recorded.event).map_err(unencodable)?;
         stmt.execute(params![
             case,
