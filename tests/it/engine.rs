@@ -8,6 +8,7 @@ use docket_host::engine::{
     CaseView, Decision, DeployError, Error, Host, HostConfig, Mailbox, ManualClock, Refusal,
     StartCase,
 };
+use docket_host::json::MAX_DEPTH;
 use docket_host::plugin::Directory;
 use docket_host::store::{CaseFilter, CaseStatus, Durability, Ending, Sqlite, Verdict};
 use serde_json::{Value, json};
@@ -735,6 +736,71 @@ fn a_batch_giving_one_key_twice_starts_one_case_and_refuses_the_other() {
     assert_eq!(cases.len(), 1, "only the first case was written");
     let report =
         docket_host::ledger::verify(env.host.store().as_ref(), None, None).expect("verify");
+    assert!(report.is_ok(), "{:?}", report.problem);
+}
+
+/// `levels` of arrays and objects around a string.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!("bottom"), |value, level| {
+        if level % 2 == 0 {
+            json!([value])
+        } else {
+            json!({ "x": value })
+        }
+    })
+}
+
+#[test]
+fn data_nested_deeper_than_a_journal_can_hold_is_refused_and_data_just_within_survives_a_restart() {
+    let env = env();
+    env.deploy(&building_permit());
+    // The input object is one level; its attachments the rest.
+    let mut input = application("residential", 1);
+    input["attachments"] = nested(MAX_DEPTH);
+    let refused = env.host.start(
+        "building-permit",
+        StartCase {
+            input: input.clone(),
+            key: Some("BP-D".into()),
+            applicant: None,
+        },
+    );
+    assert_eq!(
+        refused.expect_err("too deep").to_string(),
+        "the input is nested more than 100 levels deep, deeper than a case's data may be"
+    );
+    assert!(
+        env.host
+            .cases(&CaseFilter::default())
+            .expect("cases")
+            .is_empty()
+    );
+
+    input["attachments"] = nested(MAX_DEPTH - 1);
+    let case = env.start("building-permit", input, "BP-D");
+    let journal = env.host.store().journal(&case).expect("journal");
+    let err = env
+        .host
+        .signal(&case, "documents", nested(MAX_DEPTH + 1))
+        .expect_err("too deep");
+    assert_eq!(
+        err.to_string(),
+        "the data of signal `documents` is nested more than 100 levels deep, deeper than a case's data may be"
+    );
+    assert_eq!(env.host.store().journal(&case).expect("journal"), journal);
+
+    // Every event holding the data reads back, after a restart too.
+    let Env {
+        host,
+        clock,
+        mailbox,
+        dir,
+    } = env;
+    drop(host);
+    let plugins = dir.path().join("plugins");
+    let host = open(dir.path(), &plugins, clock, &mailbox, 7);
+    assert_eq!(host.store().journal(&case).expect("journal"), journal);
+    let report = docket_host::ledger::verify(host.store().as_ref(), None, None).expect("verify");
     assert!(report.is_ok(), "{:?}", report.problem);
 }
 

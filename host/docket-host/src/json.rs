@@ -7,6 +7,63 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// How deep a case's data may nest (arrays and objects). serde_json reads
+/// at most 128 levels back, and a journal event holds the data a few levels
+/// down (in the event, under a branch): deeper data would be written into
+/// a journal that could not be read again.
+pub const MAX_DEPTH: usize = 100;
+
+/// Whether `value` nests arrays and objects more than [`MAX_DEPTH`] deep.
+pub fn too_deep(value: &serde_json::Value) -> bool {
+    deeper_than(value, MAX_DEPTH)
+}
+
+fn deeper_than(value: &serde_json::Value, levels: usize) -> bool {
+    match value {
+        serde_json::Value::Array(items) => {
+            levels == 0 || items.iter().any(|item| deeper_than(item, levels - 1))
+        }
+        serde_json::Value::Object(map) => {
+            levels == 0 || map.values().any(|item| deeper_than(item, levels - 1))
+        }
+        _ => false,
+    }
+}
+
+/// Line and column (from 1) where `text` opens its array or object number
+/// `level` deep.
+fn where_level_opens(text: &str, level: usize) -> (usize, usize) {
+    let (mut line, mut column, mut depth) = (1, 0, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        column += 1;
+        if c == '\n' {
+            line += 1;
+            column = 0;
+        } else if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match c {
+                '"' => in_string = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth == level {
+                        return (line, column);
+                    }
+                }
+                ']' | '}' => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    (line, column)
+}
+
 /// A JSON document, as text that is known to parse.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Json(String);
@@ -30,11 +87,19 @@ impl Json {
     ///
     /// [`JsonError`] with the position of the first error. The check is the
     /// full parse into a tree that any later use would do, so a lone
-    /// surrogate escape or nesting deeper than serde_json's 128 levels is
-    /// refused here, not later.
+    /// surrogate escape is refused here, not later, and so is nesting
+    /// deeper than [`MAX_DEPTH`].
     pub fn parse(text: impl Into<String>) -> Result<Json, JsonError> {
         let text = text.into();
         match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) if too_deep(&value) => {
+                let (line, column) = where_level_opens(&text, MAX_DEPTH + 1);
+                Err(JsonError {
+                    line,
+                    column,
+                    message: format!("nested more than {MAX_DEPTH} levels deep"),
+                })
+            }
             Ok(_) => Ok(Json(text)),
             Err(err) => {
                 let message = err.to_string();
@@ -133,6 +198,33 @@ pub(crate) fn sorted(value: serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nested(levels: usize) -> String {
+        format!(
+            "{}\"x\"{}",
+            "[{\"a\":".repeat(levels / 2),
+            "}]".repeat(levels / 2)
+        )
+    }
+
+    #[test]
+    fn data_may_nest_100_levels_deep_and_no_more() {
+        let deepest = nested(MAX_DEPTH);
+        Json::parse(deepest.as_str()).unwrap();
+        assert!(!too_deep(&serde_json::from_str(&deepest).unwrap()));
+        let text = format!(
+            "{{\"s\": \"[{{\\\"\",\n \"deep\": {}}}",
+            nested(MAX_DEPTH + 2)
+        );
+        let err = Json::parse(text.as_str()).unwrap_err();
+        assert_eq!(err.message, "nested more than 100 levels deep");
+        // The brackets inside the string do not count. The outer object is
+        // level 1, so level 101 is the 100th bracket after ` "deep": ` on
+        // line 2: the `{` of the 50th `[{"a":`.
+        assert_eq!((err.line, err.column), (2, 9 + 49 * 6 + 2));
+        assert!(too_deep(&serde_json::from_str(&text).unwrap()));
+        assert!(!too_deep(&serde_json::json!([[[]], {"a": 1}, "x"])));
+    }
 
     #[test]
     fn accepts_documents_and_locates_errors() {

@@ -331,7 +331,7 @@ impl Host {
     /// # Errors
     ///
     /// [`Error::UnknownWorkflow`], [`Error::InvalidInput`] (every problem,
-    /// each with a JSON pointer), [`Error::Store`] with
+    /// each with a JSON pointer), [`Error::TooDeep`], [`Error::Store`] with
     /// [`crate::store::Error::DuplicateKey`] for a key in use. Nothing is
     /// written on error.
     pub fn start(&self, workflow: &str, start: StartCase) -> Result<Started, Error> {
@@ -423,8 +423,14 @@ impl Host {
     ///
     /// # Errors
     ///
-    /// [`Error::NoSuchCase`], [`Error::Refused`] if the case has ended.
+    /// [`Error::NoSuchCase`], [`Error::Refused`] if the case has ended,
+    /// [`Error::TooDeep`].
     pub fn signal(&self, case: &str, name: &str, data: Value) -> Result<(), Error> {
+        if crate::json::too_deep(&data) {
+            return Err(Error::TooDeep {
+                what: format!("the data of signal `{name}`"),
+            });
+        }
         let name = name.to_owned();
         self.inner.change(case, |state| {
             if state.ending.is_some() {
@@ -440,8 +446,14 @@ impl Host {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] if the case is not waiting for a resubmission.
+    /// [`Error::Refused`] if the case is not waiting for a resubmission,
+    /// [`Error::TooDeep`].
     pub fn resubmit(&self, case: &str, data: Value) -> Result<(), Error> {
+        if crate::json::too_deep(&data) {
+            return Err(Error::TooDeep {
+                what: "the resubmitted data".to_owned(),
+            });
+        }
         self.inner.change(case, |state| {
             if state.returned.is_none() {
                 return Err(Error::Refused(Refusal::NotReturned {
@@ -972,6 +984,11 @@ impl Inner {
     }
 
     fn check_input(&self, deployed: &Deployed, input: &Value) -> Result<(), Error> {
+        if crate::json::too_deep(input) {
+            return Err(Error::TooDeep {
+                what: "the input".to_owned(),
+            });
+        }
         let Some((schemas, index)) = &deployed.input_schema else {
             return Ok(());
         };

@@ -159,6 +159,16 @@ pub enum Error {
         /// Every problem, as `pointer: message`.
         problems: Vec<String>,
     },
+    /// Data nested deeper than a case's data may be
+    /// ([`crate::json::MAX_DEPTH`]). Nothing was written.
+    #[error(
+        "{what} is nested more than {} levels deep, deeper than a case's data may be",
+        crate::json::MAX_DEPTH
+    )]
+    TooDeep {
+        /// Which data: the input, a signal's data...
+        what: String,
+    },
     /// No case with that id or tracking code.
     #[error("no case `{0}`")]
     NoSuchCase(String),
