@@ -40,18 +40,12 @@ pub fn plugin_dir(dir: &Path) -> PathBuf {
 
 pub fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plugins = plugin_dir(dir.path());
+    plugin_dir(dir.path());
     let clock = Arc::new(ManualClock::new(
         humantime::parse_rfc3339("2026-11-23T09:00:00Z").expect("time"),
     ));
     let mailbox = dir.path().join("mailbox.jsonl");
-    let host = open(dir.path(), &plugins, clock.clone(), &mailbox, 7);
-    Env {
-        host,
-        clock,
-        mailbox,
-        dir,
-    }
+    Env::open_in(dir, clock, mailbox)
 }
 
 pub fn open(
@@ -160,6 +154,31 @@ impl Env {
     }
 
     #[track_caller]
+    /// A host on the store and plugins in `dir`.
+    fn open_in(dir: tempfile::TempDir, clock: Arc<ManualClock>, mailbox: PathBuf) -> Env {
+        let plugins = dir.path().join("plugins");
+        let host = open(dir.path(), &plugins, clock.clone(), &mailbox, 7);
+        Env {
+            host,
+            clock,
+            mailbox,
+            dir,
+        }
+    }
+
+    /// Closes the host and opens another on the same store, plugins, clock
+    /// and mailbox.
+    pub fn reopen(self) -> Env {
+        let Env {
+            host,
+            clock,
+            mailbox,
+            dir,
+        } = self;
+        drop(host);
+        Env::open_in(dir, clock, mailbox)
+    }
+
     pub fn case(&self, id: &str) -> CaseView {
         self.host.case(id).expect("case")
     }
@@ -790,17 +809,10 @@ fn data_nested_deeper_than_a_journal_can_hold_is_refused_and_data_just_within_su
     assert_eq!(env.host.store().journal(&case).expect("journal"), journal);
 
     // Every event holding the data reads back, after a restart too.
-    let Env {
-        host,
-        clock,
-        mailbox,
-        dir,
-    } = env;
-    drop(host);
-    let plugins = dir.path().join("plugins");
-    let host = open(dir.path(), &plugins, clock, &mailbox, 7);
-    assert_eq!(host.store().journal(&case).expect("journal"), journal);
-    let report = docket_host::ledger::verify(host.store().as_ref(), None, None).expect("verify");
+    let env = env.reopen();
+    assert_eq!(env.host.store().journal(&case).expect("journal"), journal);
+    let report =
+        docket_host::ledger::verify(env.host.store().as_ref(), None, None).expect("verify");
     assert!(report.is_ok(), "{:?}", report.problem);
 }
 
@@ -809,21 +821,7 @@ fn a_host_reopened_on_the_same_store_picks_up_waiting_cases_and_timers() {
     let env = env();
     env.deploy(&building_permit());
     let case = env.start("building-permit", application("commercial", 2), "BP-9");
-    let Env {
-        host,
-        clock,
-        mailbox,
-        dir,
-    } = env;
-    drop(host);
-    let plugins = dir.path().join("plugins");
-    let host = open(dir.path(), &plugins, clock.clone(), &mailbox, 7);
-    let env = Env {
-        host,
-        clock,
-        mailbox,
-        dir,
-    };
+    let env = env.reopen();
     env.advance(10 * DAY);
     let mut roles = env.case(&case).row.waiting_roles;
     roles.sort();
