@@ -1,14 +1,19 @@
-//! RFC 8785 (JSON Canonicalization Scheme) encoding of a `serde_json::Value`,
+//! RFC 8785 (JSON Canonicalization Scheme) encoding of a `serde_json::Value`
+//! ([`write_value`]) or of any `Serialize` value ([`write_serialize`]),
 //! written straight into a byte buffer.
 //!
 //! Every ledger entry hashes one or two canonical encodings, on the thread
 //! that commits, so this is on the engine's hot path. A generic serde
 //! formatter (what `serde_json_canonicalizer` does) buffers every object
-//! member separately and re-parses each key to sort it; walking the tree
-//! directly needs no allocation beyond the output.
+//! member separately and re-parses each key to sort it. Walking a `Value`
+//! directly needs no allocation beyond the output; serializing an event
+//! directly writes each object's members into the output as they come and
+//! reorders them there, without first copying the event into a `Value`.
 //!
 //! The bytes are those of `serde_json_canonicalizer` (a test compares the
-//! two), so hashes made before and after this module agree.
+//! two), so hashes made before and after this module agree; those of
+//! [`write_serialize`] are those of [`write_value`] on `to_value` (tested
+//! too).
 
 use serde::{Serialize, ser};
 use serde_json::{Map, Number, Value};
