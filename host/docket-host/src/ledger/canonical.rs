@@ -517,7 +517,7 @@ impl ser::SerializeMap for Object<'_> {
     type Error = serde_json::Error;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), serde_json::Error> {
-        self.key = Some(key.serialize(MapKey)?);
+        self.key = Some(map_key(key)?);
         Ok(())
     }
 
@@ -561,175 +561,21 @@ macro_rules! struct_like {
 
 struct_like!(SerializeStruct, SerializeStructVariant);
 
-/// A map key as `to_value` takes it: a string, or a number or bool as its
-/// text.
-struct MapKey;
-
-impl MapKey {
-    fn refuse(what: &str) -> serde_json::Error {
+/// A map key as `to_value` takes it: a string, or an integer, bool or char
+/// as its text. A float is refused: `to_value` would print it in its own
+/// number format.
+fn map_key<T: Serialize + ?Sized>(key: &T) -> Result<String, serde_json::Error> {
+    let refuse = |what: &str| {
         <serde_json::Error as ser::Error>::custom(format!("a map key must be a string, not {what}"))
-    }
-}
-
-impl ser::Serializer for MapKey {
-    type Ok = String;
-    type Error = serde_json::Error;
-    type SerializeSeq = ser::Impossible<String, serde_json::Error>;
-    type SerializeTuple = ser::Impossible<String, serde_json::Error>;
-    type SerializeTupleStruct = ser::Impossible<String, serde_json::Error>;
-    type SerializeTupleVariant = ser::Impossible<String, serde_json::Error>;
-    type SerializeMap = ser::Impossible<String, serde_json::Error>;
-    type SerializeStruct = ser::Impossible<String, serde_json::Error>;
-    type SerializeStructVariant = ser::Impossible<String, serde_json::Error>;
-
-    fn serialize_bool(self, v: bool) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i8(self, v: i8) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_f32(self, _v: f32) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("a float"))
-    }
-
-    fn serialize_f64(self, _v: f64) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("a float"))
-    }
-
-    fn serialize_char(self, v: char) -> Result<String, serde_json::Error> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_str(self, v: &str) -> Result<String, serde_json::Error> {
-        Ok(v.to_owned())
-    }
-
-    fn serialize_bytes(self, _v: &[u8]) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("bytes"))
-    }
-
-    fn serialize_none(self) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("null"))
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(
-        self,
-        _value: &T,
-    ) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("an option"))
-    }
-
-    fn serialize_unit(self) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("null"))
-    }
-
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("null"))
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<String, serde_json::Error> {
-        Ok(variant.to_owned())
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<String, serde_json::Error> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<String, serde_json::Error> {
-        Err(MapKey::refuse("an enum"))
-    }
-
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, serde_json::Error> {
-        Err(MapKey::refuse("an array"))
-    }
-
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, serde_json::Error> {
-        Err(MapKey::refuse("an array"))
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, serde_json::Error> {
-        Err(MapKey::refuse("an array"))
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, serde_json::Error> {
-        Err(MapKey::refuse("an enum"))
-    }
-
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, serde_json::Error> {
-        Err(MapKey::refuse("an object"))
-    }
-
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, serde_json::Error> {
-        Err(MapKey::refuse("an object"))
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, serde_json::Error> {
-        Err(MapKey::refuse("an enum"))
+    };
+    match serde_json::to_value(key)? {
+        Value::String(key) => Ok(key),
+        Value::Bool(key) => Ok(key.to_string()),
+        Value::Number(key) if key.is_f64() => Err(refuse("a float")),
+        Value::Number(key) => Ok(key.to_string()),
+        Value::Null => Err(refuse("null")),
+        Value::Array(_) => Err(refuse("an array")),
+        Value::Object(_) => Err(refuse("an object")),
     }
 }
 
