@@ -72,6 +72,11 @@ pub fn routes_json<S: Step>(config: &str) -> Result<Vec<String>, String> {
 
 /// Deserializes `text`, or says where (as a JSON Pointer) and why it failed.
 fn parse<T: DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
+    // Tracking the path costs a string per map key, so it is done only to
+    // explain a failure; a second pass over bad text fails the same way.
+    if let Ok(value) = T::deserialize(&mut serde_json::Deserializer::from_str(text)) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let pointer = json_pointer(err.path());
