@@ -9,8 +9,9 @@ use super::explain::{Decided, decided};
 use super::state::{CaseState, path_in, scope_of, split_branch, timer_due};
 use crate::plugin::{Execution, Outcome, PluginDigest};
 use crate::store::{Ending, Event, Millis, OutboxEntry, ParentRef, Recorded, Verdict};
-use crate::workflow::{Join, Step, StepKind, Target, Wait};
+use crate::workflow::{Join, Step, StepKind, Target, Wait, Workflow};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// What the host does once a transaction's events are committed.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,12 +87,10 @@ impl<'a> Tx<'a> {
         seq
     }
 
-    fn step(&self, path: &str) -> Step {
-        self.state
-            .workflow
-            .step(path)
-            .cloned()
-            .unwrap_or_else(|| unreachable!("a journal names a step `{path}` its workflow lacks"))
+    /// The case's workflow, shared: a step borrowed from it (see
+    /// [`step_at`]) leaves `self` free to change, without copying the step.
+    fn workflow(&self) -> Arc<Workflow> {
+        self.state.workflow.clone()
     }
 
     fn ended(&self) -> bool {
@@ -210,7 +209,8 @@ impl<'a> Tx<'a> {
     }
 
     fn check_join(&mut self, path: &str) {
-        let step = self.step(path);
+        let workflow = self.workflow();
+        let step = step_at(&workflow, path);
         let StepKind::Parallel { branches, join } = &step.kind else {
             return;
         };
@@ -250,7 +250,8 @@ impl<'a> Tx<'a> {
 
     /// Begins the step at `path`.
     fn begin(&mut self, path: &str, attempt: u32) {
-        let step = self.step(path);
+        let workflow = self.workflow();
+        let step = step_at(&workflow, path);
         let escalation_due = step
             .escalations
             .first()
@@ -344,7 +345,8 @@ impl<'a> Tx<'a> {
         if current.is_none_or(|a| a.attempt != attempt || !a.runnable) {
             return; // cancelled meanwhile (a join or an escalation moved on)
         }
-        let step = self.step(path);
+        let workflow = self.workflow();
+        let step = step_at(&workflow, path);
         match execution.result {
             Ok(outcome) => {
                 let Decided {
@@ -453,7 +455,8 @@ impl<'a> Tx<'a> {
             let Some((path, active)) = due else {
                 return;
             };
-            let step = self.step(&path);
+            let workflow = self.workflow();
+            let step = step_at(&workflow, &path);
             if let StepKind::Plugin(_) = step.kind {
                 self.begin(&path, active.attempt + 1);
                 continue;
@@ -517,7 +520,8 @@ impl<'a> Tx<'a> {
         role: &str,
         comment: Option<String>,
     ) {
-        let step = self.step(path);
+        let workflow = self.workflow();
+        let step = step_at(&workflow, path);
         self.emit(Event::ApprovalDecided {
             step: path.to_owned(),
             verdict,
@@ -575,8 +579,8 @@ impl<'a> Tx<'a> {
             .into_iter()
             .find(|p| !self.state.active.contains_key(p));
         if let Some(path) = consumed {
-            let next = self.step(&path).next;
-            self.leave(&path, &next, None, None);
+            let workflow = self.workflow();
+            self.leave(&path, &step_at(&workflow, &path).next, None, None);
         }
     }
 
@@ -585,7 +589,8 @@ impl<'a> Tx<'a> {
         if self.state.active.get(path).and_then(|a| a.child.as_deref()) != Some(child) {
             return;
         }
-        let step = self.step(path);
+        let workflow = self.workflow();
+        let step = step_at(&workflow, path);
         self.emit(Event::ChildEnded {
             step: path.to_owned(),
             child: child.to_owned(),
@@ -614,4 +619,12 @@ fn display_pointer(pointer: &str) -> &str {
     } else {
         pointer
     }
+}
+
+/// The step at `path` of `workflow`, which a case's journal only names if
+/// its workflow has it.
+fn step_at<'w>(workflow: &'w Workflow, path: &str) -> &'w Step {
+    workflow
+        .step(path)
+        .unwrap_or_else(|| unreachable!("a journal names a step `{path}` its workflow lacks"))
 }

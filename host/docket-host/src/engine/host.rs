@@ -1233,16 +1233,20 @@ impl Inner {
         let Ok(Some(cell)) = self.load_case(&task.case) else {
             return;
         };
-        let (ctx, input, workflow) = {
+        let (ctx, input, input_sha256, workflow) = {
             let state = lock(&cell);
             match state.active.get(&task.path) {
                 Some(active) if active.attempt == task.attempt && active.runnable => {}
                 _ => return,
             }
             let ctx = step_context(&state, &task.path, task.attempt, self.clock.now());
+            // The text and hash are taken from the case's data in place:
+            // a copy of the data would cost more than holding the lock.
+            let data = state.data_of(scope_of(&task.path));
             (
                 ctx,
-                state.data_of(scope_of(&task.path)).clone(),
+                crate::Json::from_value(data),
+                crate::ledger::record_hash(data),
                 state.workflow.clone(),
             )
         };
@@ -1264,9 +1268,8 @@ impl Inner {
         let run = PluginRun {
             digest: plugin.digest(),
             ran_at: to_millis(ctx.now),
-            input_sha256: hex::encode(crate::ledger::record_hash(&input)),
+            input_sha256: hex::encode(input_sha256),
         };
-        let input = crate::Json::from_value(&input);
         let execution = plugin.run(&ctx, &plugin_step.config, &input, &limits);
         let mut state = lock(&cell);
         let id = state.id.clone();

@@ -366,28 +366,25 @@ impl CaseState {
                 }
             }
             Event::Joined { step, ending } => {
-                let parallel = self.parallels.get(step).cloned();
+                let parallel = self.parallels.remove(step);
                 self.cancel(step);
+                let workflow = self.workflow.clone();
                 if *ending == Ending::Completed
-                    && let Some(parallel) = parallel
+                    && let Some(mut parallel) = parallel
+                    && let Some(StepKind::Parallel { branches, .. }) =
+                        workflow.step(step).map(|s| &s.kind)
+                    && let Some(merged) = self.data_of_mut(scope_of(step))
                 {
                     // Branch data is merged over the data the branches
                     // started from, in the order the definition names the
                     // branches; only branches that completed count.
-                    let scope = scope_of(step).to_owned();
-                    let mut merged = self.data_of(&scope).clone();
-                    if let Some(StepKind::Parallel { branches, .. }) =
-                        self.workflow.step(step).map(|s| &s.kind)
-                    {
-                        for branch in branches {
-                            if parallel.ended.get(&branch.name) == Some(&Ending::Completed)
-                                && let Some(data) = parallel.data.get(&branch.name)
-                            {
-                                merge_into(&mut merged, data);
-                            }
+                    for branch in branches {
+                        if parallel.ended.get(&branch.name) == Some(&Ending::Completed)
+                            && let Some(data) = parallel.data.remove(&branch.name)
+                        {
+                            merge_owned(merged, data);
                         }
                     }
-                    self.set_data(&scope, merged);
                 }
             }
             Event::ChildStarted { step, child } => {
@@ -461,5 +458,13 @@ pub(crate) fn merge_into(base: &mut Value, patch: &Value) {
             }
         }
         _ => *base = patch.clone(),
+    }
+}
+
+/// [`merge_into`], moving `patch` instead of copying it.
+fn merge_owned(base: &mut Value, patch: Value) {
+    match (base.as_object_mut(), patch) {
+        (Some(base), Value::Object(patch)) => base.extend(patch),
+        (_, patch) => *base = patch,
     }
 }
