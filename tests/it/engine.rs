@@ -830,3 +830,69 @@ fn a_host_reopened_on_the_same_store_picks_up_waiting_cases_and_timers() {
         ["environment-lead", "fire-safety-lead", "zoning-lead"]
     );
 }
+
+const HANDING_ON: &str = r#"
+workflow: handing-on
+version: 1
+owner: test
+steps:
+  - id: check
+    uses: misbehave
+    grant: [notify, settings, secrets]
+    with: { mode: ok }
+  - id: count
+    uses: misbehave
+    grant: [notify, settings, secrets]
+    with: { mode: counter }
+  - id: count-again
+    uses: misbehave
+    grant: [notify, settings, secrets]
+    with: { mode: counter }
+  - id: paid
+    wait: { signal: paid }
+"#;
+
+/// The data each `StepFinished` of `case` records, by step.
+fn recorded_data(env: &Env, case: &str) -> Vec<(String, Option<Value>)> {
+    env.case(case)
+        .journal
+        .into_iter()
+        .filter_map(|recorded| match recorded.event {
+            docket_host::store::Event::StepFinished { step, data, .. } => Some((step, data)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_step_handing_on_its_data_unchanged_records_none_and_the_case_keeps_its_data_across_a_restart()
+{
+    let env = env();
+    env.deploy(HANDING_ON);
+    let case = env.start("handing-on", json!({"parcel": "1234-567"}), "H-1");
+    assert_eq!(env.status(&case), CaseStatus::Waiting);
+    // `check` hands its input on; `count` replaces the data; `count-again`
+    // returns what it was given (a fresh instance counts 1 again).
+    assert_eq!(
+        recorded_data(&env, &case),
+        [
+            ("check".to_owned(), None),
+            ("count".to_owned(), Some(json!({"count": 1}))),
+            ("count-again".to_owned(), None),
+        ]
+    );
+    // The state a restarted host derives from that journal has the data.
+    let env = env.reopen();
+    env.host
+        .signal(&case, "paid", json!({"paid": true}))
+        .expect("signal");
+    env.idle();
+    let journal = env.case(&case).journal;
+    let Some(docket_host::store::Event::CaseEnded { ending, data, .. }) =
+        journal.last().map(|recorded| &recorded.event)
+    else {
+        panic!("the case did not end: {journal:?}");
+    };
+    assert_eq!(*ending, Ending::Completed);
+    assert_eq!(*data, json!({"count": 1, "paid": true}));
+}

@@ -159,7 +159,9 @@ fn a_case_kept_long_enough_is_archived_and_purged_and_the_ledger_still_verifies(
         purge.archive,
         archive.join("building-permit").join(format!("{old}.json"))
     );
-    assert!(purge.purged.events >= 4, "{purge:?}");
+    // The input, the final data, and each step that changed the data (a
+    // step handing it on unchanged records none).
+    assert!(purge.purged.events >= 3, "{purge:?}");
     assert_eq!(purge.purged.messages, 1, "the granted letter");
 
     // The personal data is gone from the journal, the outbox and the file.

@@ -358,6 +358,7 @@ impl<'a> Tx<'a> {
                 } = decided(
                     &outcome,
                     u32::try_from(execution.notifications.len()).unwrap_or(u32::MAX),
+                    self.state.data_of(scope_of(path)),
                 );
                 let seq = self.emit(Event::StepFinished {
                     step: path.to_owned(),

@@ -19,7 +19,8 @@ pub struct Decided {
     pub outcome: String,
     /// The routes chosen.
     pub routes: Vec<String>,
-    /// The case data after the step.
+    /// The case data after the step, when the step changed it (`None` for
+    /// a `reject`, and for a step that handed on the data it was given).
     pub data: Option<Value>,
     /// The problems found.
     pub problems: Vec<StoredProblem>,
@@ -174,6 +175,7 @@ pub(super) fn explain(
                     let replayed = decided(
                         &outcome,
                         u32::try_from(execution.notifications.len()).unwrap_or(u32::MAX),
+                        &input,
                     );
                     if replayed == recorded {
                         Replay::Same
@@ -199,11 +201,15 @@ pub(super) fn explain(
     })
 }
 
-/// An outcome as the journal records it.
-pub(super) fn decided(outcome: &Outcome, notifications: u32) -> Decided {
+/// An outcome as the journal records it, for a step whose sequence held
+/// `current` as its case data. Data handed on as it was given is not
+/// recorded again: applying it would change nothing, and validation and
+/// routing steps, most of a workflow, do just that.
+pub(super) fn decided(outcome: &Outcome, notifications: u32, current: &Value) -> Decided {
+    let changed = |data: &crate::Json| Some(data.to_value()).filter(|data| data != current);
     let (routes, data, problems) = match outcome {
-        Outcome::Continue(data) => (Vec::new(), Some(data.to_value()), Vec::new()),
-        Outcome::Route { routes, data } => (routes.clone(), Some(data.to_value()), Vec::new()),
+        Outcome::Continue(data) => (Vec::new(), changed(data), Vec::new()),
+        Outcome::Route { routes, data } => (routes.clone(), changed(data), Vec::new()),
         Outcome::Reject(problems) => (
             Vec::new(),
             None,

@@ -142,7 +142,9 @@ pub enum Event {
         /// The routes the plugin chose (for `route`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         routes: Vec<String>,
-        /// The case data after the step (for `continue` and `route`).
+        /// The case data after the step (for `continue` and `route`);
+        /// absent when the step handed on the data it was given, which the
+        /// case then keeps.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         data: Option<Value>,
         /// The problems (for `reject`).
