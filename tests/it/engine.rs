@@ -896,3 +896,23 @@ fn a_step_handing_on_its_data_unchanged_records_none_and_the_case_keeps_its_data
     assert_eq!(*ending, Ending::Completed);
     assert_eq!(*data, json!({"count": 1, "paid": true}));
 }
+
+#[test]
+fn case_ids_sort_in_the_order_the_cases_were_created() {
+    let env = env();
+    env.deploy(HANDING_ON);
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        // Some at the same millisecond, some later.
+        if n % 8 == 0 {
+            env.clock.advance(Duration::from_millis(1));
+        }
+        ids.push(env.start("handing-on", json!({}), &format!("ID-{n}")));
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    assert!(ids.iter().all(|id| id.len() == 17), "{ids:?}");
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len());
+}

@@ -7,6 +7,7 @@
 use super::clock::duration_millis;
 use super::explain::{Decided, decided};
 use super::state::{CaseState, path_in, scope_of, split_branch, timer_due};
+use crate::Json;
 use crate::plugin::{Execution, Outcome, PluginDigest};
 use crate::store::{Ending, Event, Millis, OutboxEntry, ParentRef, Recorded, Verdict};
 use crate::workflow::{Join, Step, StepKind, Target, Wait, Workflow};
@@ -47,6 +48,8 @@ pub(crate) struct PluginRun {
     pub ran_at: Millis,
     /// sha256 of the input's canonical JSON, hex.
     pub input_sha256: String,
+    /// The input as the plugin was given it.
+    pub input: Json,
 }
 
 /// One change to one case: the events it emits and what follows from them.
@@ -359,6 +362,7 @@ impl<'a> Tx<'a> {
                     &outcome,
                     u32::try_from(execution.notifications.len()).unwrap_or(u32::MAX),
                     self.state.data_of(scope_of(path)),
+                    &run.input,
                 );
                 let seq = self.emit(Event::StepFinished {
                     step: path.to_owned(),

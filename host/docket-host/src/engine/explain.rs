@@ -161,12 +161,8 @@ pub(super) fn explain(
             let ctx = step_context(&state, step, *attempt, ran_at);
             // The component with the recorded sha256 itself, not the
             // snapshot a busy step runs on (the same outcome, by design).
-            let execution = plugin.run_unprepared(
-                &ctx,
-                &plugin_step.config,
-                &crate::Json::from_value(&input),
-                limits,
-            );
+            let sent = crate::Json::from_value(&input);
+            let execution = plugin.run_unprepared(&ctx, &plugin_step.config, &sent, limits);
             match execution.result {
                 Err(err) => Replay::Failed {
                     error: err.to_string(),
@@ -176,6 +172,7 @@ pub(super) fn explain(
                         &outcome,
                         u32::try_from(execution.notifications.len()).unwrap_or(u32::MAX),
                         &input,
+                        &sent,
                     );
                     if replayed == recorded {
                         Replay::Same
@@ -201,12 +198,23 @@ pub(super) fn explain(
     })
 }
 
-/// An outcome as the journal records it, for a step whose sequence held
-/// `current` as its case data. Data handed on as it was given is not
+/// An outcome as the journal records it, for a step that was given `sent`,
+/// the text of `current`, its sequence's case data (which nothing else
+/// changes while the step runs). Data handed on as it was given is not
 /// recorded again: applying it would change nothing, and validation and
 /// routing steps, most of a workflow, do just that.
-pub(super) fn decided(outcome: &Outcome, notifications: u32, current: &Value) -> Decided {
-    let changed = |data: &crate::Json| Some(data.to_value()).filter(|data| data != current);
+pub(super) fn decided(
+    outcome: &Outcome,
+    notifications: u32,
+    current: &Value,
+    sent: &crate::Json,
+) -> Decided {
+    let changed = |data: &crate::Json| {
+        if data == sent {
+            return None;
+        }
+        Some(data.to_value()).filter(|data| data != current)
+    };
     let (routes, data, problems) = match outcome {
         Outcome::Continue(data) => (Vec::new(), changed(data), Vec::new()),
         Outcome::Route { routes, data } => (routes.clone(), changed(data), Vec::new()),

@@ -1276,8 +1276,9 @@ impl Inner {
             digest: plugin.digest(),
             ran_at: to_millis(ctx.now),
             input_sha256: hex::encode(input_sha256),
+            input,
         };
-        let execution = plugin.run(&ctx, &plugin_step.config, &input, &limits);
+        let execution = plugin.run(&ctx, &plugin_step.config, &run.input, &limits);
         let mut state = lock(&cell);
         let id = state.id.clone();
         self.transact(&mut state, &id, None, |tx| {
