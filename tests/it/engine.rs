@@ -155,7 +155,7 @@ impl Env {
 
     #[track_caller]
     /// A host on the store and plugins in `dir`.
-    fn open_in(dir: tempfile::TempDir, clock: Arc<ManualClock>, mailbox: PathBuf) -> Env {
+    pub fn open_in(dir: tempfile::TempDir, clock: Arc<ManualClock>, mailbox: PathBuf) -> Env {
         let plugins = dir.path().join("plugins");
         let host = open(dir.path(), &plugins, clock.clone(), &mailbox, 7);
         Env {
@@ -915,4 +915,45 @@ fn case_ids_sort_in_the_order_the_cases_were_created() {
     assert!(ids.iter().all(|id| id.len() == 17), "{ids:?}");
     sorted.dedup();
     assert_eq!(sorted.len(), ids.len());
+}
+
+#[test]
+fn a_case_whose_journal_cannot_be_read_back_does_not_keep_the_others_from_running() {
+    let env = env();
+    env.deploy(&building_permit());
+    let damaged = env.start("building-permit", application("residential", 2), "BP-D");
+    let sound = env.start("building-permit", application("residential", 2), "BP-S");
+    let dir = env.dir.path().to_owned();
+    let Env {
+        host,
+        clock,
+        mailbox,
+        dir: tempdir,
+    } = env;
+    drop(host);
+    // Damage the last event of one case, as an edit by hand could.
+    let conn = rusqlite::Connection::open(dir.join("docket.db")).expect("store");
+    let changed = conn
+        .execute(
+            "UPDATE journal SET event = '{not json' WHERE case_id = ?1 \
+             AND seq = (SELECT MAX(seq) FROM journal WHERE case_id = ?1)",
+            [&damaged],
+        )
+        .expect("damage");
+    assert_eq!(changed, 1);
+    drop(conn);
+
+    let env = Env::open_in(tempdir, clock, mailbox);
+    env.decide(&sound, "decide", Verdict::Approve, "olga", "permit-officer");
+    assert_eq!(env.status(&sound), CaseStatus::Ended(Ending::Completed));
+    let err = env
+        .try_decide(
+            &damaged,
+            "decide",
+            Verdict::Approve,
+            "olga",
+            "permit-officer",
+        )
+        .expect_err("a case that cannot be read cannot be decided");
+    assert!(err.to_string().contains(&damaged), "{err}");
 }

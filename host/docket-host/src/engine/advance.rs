@@ -245,7 +245,7 @@ impl<'a> Tx<'a> {
             step: path.to_owned(),
             ending,
         });
-        self.leave_as(path, &step, ending, |ending| match ending {
+        self.leave_as(path, step, ending, |ending| match ending {
             Ending::Failed => "a branch failed".into(),
             _ => format!("{rejected} of {total} branches rejected"),
         });
@@ -602,7 +602,7 @@ impl<'a> Tx<'a> {
             ending,
             data,
         });
-        self.leave_as(path, &step, ending, |ending| {
+        self.leave_as(path, step, ending, |ending| {
             format!("child case {child} {}", ending.as_str())
         });
     }

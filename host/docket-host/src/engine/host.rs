@@ -734,61 +734,76 @@ impl Host {
             inner.deliver_now(vec![entry]);
         }
         for id in inner.store.unfinished_cases()? {
-            let Some(state) = inner.load_case(&id)? else {
-                continue;
-            };
-            let mut state = lock(&state);
-            let mut writes_needed = Vec::new();
-            for (path, active) in &state.active {
-                if active.runnable {
-                    inner.queue(Task {
-                        case: id.clone(),
-                        path: path.clone(),
-                        attempt: active.attempt,
-                    });
-                }
-                if let Some(child) = &active.child {
-                    writes_needed.push((path.clone(), child.clone()));
-                }
+            // One case that cannot be read back (a journal damaged by hand,
+            // a workflow version whose plugins are gone) must not keep every
+            // other case from running: it stays as stored, and reading it
+            // says why.
+            if let Err(err) = Self::recover_case(inner, &id) {
+                tracing::error!(case = %id, "cannot recover the case, left as stored: {err}");
             }
-            // A child case whose start or end did not reach the parent.
-            let mut unborn = Vec::new();
-            for (path, child) in writes_needed {
-                match inner.store.case(&child)? {
-                    None => {
-                        let step = state.workflow.step(&path).cloned();
-                        if let Some(workflow::Step {
-                            kind: StepKind::Subflow { workflow, version },
-                            ..
-                        }) = step
-                        {
-                            let input = state.data_of(scope_of(&path)).clone();
-                            let parent = ParentRef {
-                                case: id.clone(),
-                                step: path.clone(),
-                            };
-                            unborn.push((child, workflow, version, input, parent));
-                        }
+        }
+        Ok(())
+    }
+
+    /// Picks up one unfinished case after a restart: runs again the steps
+    /// that were running, and settles child cases whose start or end did
+    /// not reach it.
+    fn recover_case(inner: &Inner, id: &str) -> Result<(), Error> {
+        let id = id.to_owned();
+        let Some(state) = inner.load_case(&id)? else {
+            return Ok(());
+        };
+        let mut state = lock(&state);
+        let mut writes_needed = Vec::new();
+        for (path, active) in &state.active {
+            if active.runnable {
+                inner.queue(Task {
+                    case: id.clone(),
+                    path: path.clone(),
+                    attempt: active.attempt,
+                });
+            }
+            if let Some(child) = &active.child {
+                writes_needed.push((path.clone(), child.clone()));
+            }
+        }
+        // A child case whose start or end did not reach the parent.
+        let mut unborn = Vec::new();
+        for (path, child) in writes_needed {
+            match inner.store.case(&child)? {
+                None => {
+                    let step = state.workflow.step(&path).cloned();
+                    if let Some(workflow::Step {
+                        kind: StepKind::Subflow { workflow, version },
+                        ..
+                    }) = step
+                    {
+                        let input = state.data_of(scope_of(&path)).clone();
+                        let parent = ParentRef {
+                            case: id.clone(),
+                            step: path.clone(),
+                        };
+                        unborn.push((child, workflow, version, input, parent));
                     }
-                    Some(row) => {
-                        if let crate::store::CaseStatus::Ended(ending) = row.status {
-                            let data = match inner.store.journal(&child)?.last().map(|r| &r.event) {
-                                Some(Event::CaseEnded { data, .. }) => data.clone(),
-                                _ => Value::Null,
-                            };
-                            inner.transact(&mut state, &id, None, |tx| {
-                                tx.child_ended(&path, &child, ending, data.clone());
-                            });
-                        }
+                }
+                Some(row) => {
+                    if let crate::store::CaseStatus::Ended(ending) = row.status {
+                        let data = match inner.store.journal(&child)?.last().map(|r| &r.event) {
+                            Some(Event::CaseEnded { data, .. }) => data.clone(),
+                            _ => Value::Null,
+                        };
+                        inner.transact(&mut state, &id, None, |tx| {
+                            tx.child_ended(&path, &child, ending, data.clone());
+                        });
                     }
                 }
             }
-            // Started without the parent's lock: a child that cannot start
-            // fails the parent's step, which takes that lock.
-            drop(state);
-            for (child, workflow, version, input, parent) in unborn {
-                inner.start_child(&child, &workflow, version, input, parent);
-            }
+        }
+        // Started without the parent's lock: a child that cannot start
+        // fails the parent's step, which takes that lock.
+        drop(state);
+        for (child, workflow, version, input, parent) in unborn {
+            inner.start_child(&child, &workflow, version, input, parent);
         }
         Ok(())
     }
