@@ -912,7 +912,7 @@ fn case_ids_sort_in_the_order_the_cases_were_created() {
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
-    assert!(ids.iter().all(|id| id.len() == 17), "{ids:?}");
+    assert!(ids.iter().all(|id| id.len() == 20), "{ids:?}");
     sorted.dedup();
     assert_eq!(sorted.len(), ids.len());
 }

@@ -143,7 +143,9 @@ pub(super) fn explain(
     let recorded = Decided {
         outcome: outcome.clone(),
         routes: routes.clone(),
-        data: data.clone(),
+        // Journals written before unchanged data went unrecorded hold it
+        // again; it compares as what `decided` makes of it now.
+        data: data.clone().filter(|data| *data != input),
         problems: problems.clone(),
         notifications: *notifications,
     };

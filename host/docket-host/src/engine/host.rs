@@ -154,7 +154,9 @@ impl Host {
     /// # Errors
     ///
     /// If the store cannot be read, or a workflow an unfinished case runs on
-    /// no longer compiles (a plugin it names is missing).
+    /// no longer compiles (a plugin it names is missing). A case whose
+    /// journal cannot be read back (a row damaged by hand) does not stop the
+    /// others: it is logged and left as stored, and reading it says why.
     pub fn open(
         store: Arc<dyn Backend>,
         plugins: Arc<dyn PluginSource>,
@@ -183,7 +185,9 @@ impl Host {
             busy: Mutex::new(0),
             idle: Condvar::new(),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
-            ids: AtomicU64::new(0),
+            // Where this host's count of ids starts: processes that start
+            // at the same millisecond do not count alike.
+            ids: AtomicU64::new(StdRng::seed_from_u64(!seed).next_u64()),
             transactions: AtomicU64::new(0),
             events: AtomicU64::new(0),
             delivered: Mutex::new(Vec::new()),
@@ -494,7 +498,13 @@ impl Host {
         let now = self.inner.clock.now();
         // Cases another process started or changed are due in the store.
         for id in self.inner.store.due_cases(now, 10_000)? {
-            self.inner.load_case(&id)?;
+            match self.inner.load_case(&id) {
+                Ok(_) => {}
+                Err(err) if unreadable(&err) => {
+                    tracing::error!(case = %id, "cannot read the case back, left as stored: {err}");
+                }
+                Err(err) => return Err(err),
+            }
         }
         let cases: Vec<Arc<Mutex<CaseState>>> = lock(&self.inner.cases).values().cloned().collect();
         let mut fired = 0;
@@ -734,12 +744,12 @@ impl Host {
             inner.deliver_now(vec![entry]);
         }
         for id in inner.store.unfinished_cases()? {
-            // One case that cannot be read back (a journal damaged by hand,
-            // a workflow version whose plugins are gone) must not keep every
-            // other case from running: it stays as stored, and reading it
-            // says why.
-            if let Err(err) = Self::recover_case(inner, &id) {
-                tracing::error!(case = %id, "cannot recover the case, left as stored: {err}");
+            match Self::recover_case(inner, &id) {
+                Ok(()) => {}
+                Err(err) if unreadable(&err) => {
+                    tracing::error!(case = %id, "cannot read the case back, left as stored: {err}");
+                }
+                Err(err) => return Err(err),
             }
         }
         Ok(())
@@ -770,7 +780,14 @@ impl Host {
         // A child case whose start or end did not reach the parent.
         let mut unborn = Vec::new();
         for (path, child) in writes_needed {
-            match inner.store.case(&child)? {
+            let found = match inner.store.case(&child) {
+                Ok(found) => found,
+                Err(err) => {
+                    tracing::error!(case = %id, %child, "cannot read the child case: {err}");
+                    continue;
+                }
+            };
+            match found {
                 None => {
                     let step = state.workflow.step(&path).cloned();
                     if let Some(workflow::Step {
@@ -788,7 +805,14 @@ impl Host {
                 }
                 Some(row) => {
                     if let crate::store::CaseStatus::Ended(ending) = row.status {
-                        let data = match inner.store.journal(&child)?.last().map(|r| &r.event) {
+                        let journal = match inner.store.journal(&child) {
+                            Ok(journal) => journal,
+                            Err(err) => {
+                                tracing::error!(case = %id, %child, "cannot read the child case: {err}");
+                                continue;
+                            }
+                        };
+                        let data = match journal.last().map(|r| &r.event) {
                             Some(Event::CaseEnded { data, .. }) => data.clone(),
                             _ => Value::Null,
                         };
@@ -850,20 +874,22 @@ impl Inner {
         Ok(Some(checkpoint))
     }
 
-    /// A new case id: the clock's milliseconds, this host's count of ids,
-    /// then randomness, in Crockford's base32 (17 characters).
+    /// A new case id: the clock's milliseconds, a count of this host's ids
+    /// (from a random start), then 40 random bits, in Crockford's base32
+    /// (20 characters).
     ///
-    /// Ids in creation order keep the cases in flight together in every
-    /// index keyed by case (journal, ledger, cases, outbox), so that a group
-    /// commit writes a few pages of each instead of one page per case.
+    /// Ids in creation order (within a millisecond too, but where the
+    /// count wraps) keep the cases in flight together in every index keyed
+    /// by case (journal, ledger, cases, outbox), so that a group commit
+    /// writes a few pages of each instead of one page per case.
     fn new_id(&self) -> String {
         let millis = u64::try_from(self.clock.now()).unwrap_or(0);
         let count = self.ids.fetch_add(1, Ordering::Relaxed);
         let random = lock(&self.rng).next_u64();
-        let mut id = String::with_capacity(17);
+        let mut id = String::with_capacity(20);
         push_base32(&mut id, millis, 9);
         push_base32(&mut id, count, 3);
-        push_base32(&mut id, random, 5);
+        push_base32(&mut id, random, 8);
         id
     }
 
@@ -1446,6 +1472,17 @@ impl Inner {
             tracing::warn!("cannot mark messages delivered: {err}");
         }
     }
+}
+
+/// Whether `err` says that one case's journal cannot be read back, which
+/// recovery and `tick` skip (logging it) rather than stop every other case
+/// for; a store that cannot be read, or a deployment that cannot be loaded,
+/// still stops them.
+fn unreadable(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Store(crate::store::Error::Corrupt(_)) | Error::Internal(_)
+    )
 }
 
 /// Appends the low `digits` base32 digits of `value` to `out`, most
