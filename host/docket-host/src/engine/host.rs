@@ -120,7 +120,7 @@ struct Inner {
     busy: Mutex<usize>,
     idle: Condvar,
     rng: Mutex<StdRng>,
-    /// Case ids made so far.
+    /// Case ids made so far, counted from a random start.
     ids: AtomicU64,
     transactions: AtomicU64,
     events: AtomicU64,
