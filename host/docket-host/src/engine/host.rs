@@ -498,13 +498,7 @@ impl Host {
         let now = self.inner.clock.now();
         // Cases another process started or changed are due in the store.
         for id in self.inner.store.due_cases(now, 10_000)? {
-            match self.inner.load_case(&id) {
-                Ok(_) => {}
-                Err(err) if unreadable(&err) => {
-                    tracing::error!(case = %id, "cannot read the case back, left as stored: {err}");
-                }
-                Err(err) => return Err(err),
-            }
+            unless_unreadable(&id, self.inner.load_case(&id))?;
         }
         let cases: Vec<Arc<Mutex<CaseState>>> = lock(&self.inner.cases).values().cloned().collect();
         let mut fired = 0;
@@ -744,13 +738,7 @@ impl Host {
             inner.deliver_now(vec![entry]);
         }
         for id in inner.store.unfinished_cases()? {
-            match Self::recover_case(inner, &id) {
-                Ok(()) => {}
-                Err(err) if unreadable(&err) => {
-                    tracing::error!(case = %id, "cannot read the case back, left as stored: {err}");
-                }
-                Err(err) => return Err(err),
-            }
+            unless_unreadable(&id, Self::recover_case(inner, &id))?;
         }
         Ok(())
     }
@@ -1474,15 +1462,19 @@ impl Inner {
     }
 }
 
-/// Whether `err` says that one case's journal cannot be read back, which
-/// recovery and `tick` skip (logging it) rather than stop every other case
-/// for; a store that cannot be read, or a deployment that cannot be loaded,
-/// still stops them.
-fn unreadable(err: &Error) -> bool {
-    matches!(
-        err,
-        Error::Store(crate::store::Error::Corrupt(_)) | Error::Internal(_)
-    )
+/// `result` of reading case `id` back, where a journal that cannot be
+/// read is logged and skipped: recovery and `tick` do not stop every other
+/// case for it. A store that cannot be read, or a deployment that cannot
+/// be loaded, still stops them.
+fn unless_unreadable<T>(id: &str, result: Result<T, Error>) -> Result<(), Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(err @ (Error::Store(crate::store::Error::Corrupt(_)) | Error::Internal(_))) => {
+            tracing::error!(case = %id, "cannot read the case back, left as stored: {err}");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Appends the low `digits` base32 digits of `value` to `out`, most

@@ -451,14 +451,7 @@ pub(crate) fn timer_due(workflow: &Workflow, step: &str, since: Millis) -> Optio
 /// Merges `patch` into `base`: the top-level fields of two objects, or
 /// `patch` itself when either is not an object.
 pub(crate) fn merge_into(base: &mut Value, patch: &Value) {
-    match (base.as_object_mut(), patch.as_object()) {
-        (Some(base), Some(patch)) => {
-            for (key, value) in patch {
-                base.insert(key.clone(), value.clone());
-            }
-        }
-        _ => *base = patch.clone(),
-    }
+    merge_owned(base, patch.clone());
 }
 
 /// [`merge_into`], moving `patch` instead of copying it.
