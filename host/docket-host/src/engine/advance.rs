@@ -17,8 +17,8 @@ use std::sync::Arc;
 /// What the host does once a transaction's events are committed.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Effect {
-    /// Execute a plugin step.
-    Run { path: String, attempt: u32 },
+    /// Execute a plugin step: the attempt begun by event `scheduled`.
+    Run { path: String, scheduled: u64 },
     /// Create a child case.
     StartChild {
         child: String,
@@ -261,7 +261,7 @@ impl<'a> Tx<'a> {
             .map(|e| self.now + duration_millis(e.after));
         match &step.kind {
             StepKind::Plugin(_) => {
-                self.emit(Event::StepScheduled {
+                let scheduled = self.emit(Event::StepScheduled {
                     step: path.to_owned(),
                     attempt,
                     role: None,
@@ -269,7 +269,7 @@ impl<'a> Tx<'a> {
                 });
                 self.effects.push(Effect::Run {
                     path: path.to_owned(),
-                    attempt,
+                    scheduled,
                 });
             }
             StepKind::Approval(approval) => {
@@ -336,18 +336,21 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// A plugin execution of `path` finished.
+    /// A plugin execution of `path`, for the attempt begun by event
+    /// `scheduled`, finished.
     pub fn plugin_finished(
         &mut self,
         path: &str,
-        attempt: u32,
+        scheduled: u64,
         run: PluginRun,
         execution: Execution,
     ) {
-        let current = self.state.active.get(path);
-        if current.is_none_or(|a| a.attempt != attempt || !a.runnable) {
-            return; // cancelled meanwhile (a join or an escalation moved on)
-        }
+        let attempt = match self.state.active.get(path) {
+            Some(active) if active.scheduled == scheduled && active.runnable => active.attempt,
+            // Cancelled meanwhile (a join or an escalation moved on), and
+            // perhaps begun again since: this execution answers nothing.
+            _ => return,
+        };
         let workflow = self.workflow();
         let step = step_at(&workflow, path);
         match execution.result {
@@ -632,4 +635,162 @@ fn step_at<'w>(workflow: &'w Workflow, path: &str) -> &'w Step {
     workflow
         .step(path)
         .unwrap_or_else(|| unreachable!("a journal names a step `{path}` its workflow lacks"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::{PluginFacts, PluginProblem};
+    use std::time::Duration;
+
+    /// Every plugin exists; a config's `routes` are the routes it takes.
+    struct Facts;
+
+    impl PluginFacts for Facts {
+        fn routes(&self, _: &str, _: &str, config: &Json) -> Result<Vec<String>, PluginProblem> {
+            let config = config.to_value();
+            Ok(config["routes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect())
+        }
+    }
+
+    /// Two branches, the first to finish wins; then a step that may send
+    /// the case round again.
+    const ROUND_AGAIN: &str = r"
+workflow: rounds
+version: 1
+owner: test
+steps:
+  - id: checks
+    parallel:
+      join: any
+      branches:
+        quick: [{ id: quick, uses: step }]
+        slow: [{ id: slow, uses: step }]
+  - id: again
+    uses: route
+    with: { routes: [again, done] }
+    routes: { again: checks, done: end }
+";
+
+    struct Case {
+        state: CaseState,
+        now: Millis,
+    }
+
+    impl Case {
+        fn start() -> (Case, Vec<Effect>) {
+            let workflow = crate::workflow::compile(ROUND_AGAIN, &Facts).expect("compiles");
+            let first = Recorded {
+                seq: 1,
+                at: 0,
+                event: Event::CaseStarted {
+                    workflow: "rounds".into(),
+                    version: 1,
+                    key: None,
+                    tracking_code: "T".into(),
+                    applicant: None,
+                    input: serde_json::json!({"round": 1}),
+                    parent: None,
+                },
+            };
+            let state = CaseState::new("c".into(), Arc::new(workflow), &first).expect("a start");
+            let mut case = Case { state, now: 0 };
+            let (_, effects) = case.act(|tx| tx.start());
+            (case, effects)
+        }
+
+        fn act(&mut self, action: impl FnOnce(&mut Tx<'_>)) -> (Vec<Recorded>, Vec<Effect>) {
+            self.now += 1;
+            let mut ids = || "child".to_owned();
+            let mut tx = Tx::new(&mut self.state, self.now, &mut ids);
+            action(&mut tx);
+            (tx.events, tx.effects)
+        }
+
+        /// The execution of `run` finishes with `outcome`.
+        fn finish(&mut self, run: &Run, outcome: Outcome) -> (Vec<Recorded>, Vec<Effect>) {
+            let plugin_run = PluginRun {
+                digest: PluginDigest::of(b"step"),
+                ran_at: self.now,
+                input_sha256: String::new(),
+                input: Json::from_value(&serde_json::json!({})),
+            };
+            let execution = Execution {
+                result: Ok(outcome),
+                notifications: Vec::new(),
+                logs: Vec::new(),
+                elapsed: Duration::ZERO,
+            };
+            self.act(|tx| tx.plugin_finished(&run.path, run.scheduled, plugin_run, execution))
+        }
+    }
+
+    #[derive(Debug)]
+    struct Run {
+        path: String,
+        scheduled: u64,
+    }
+
+    fn runs(effects: Vec<Effect>) -> Vec<Run> {
+        effects
+            .into_iter()
+            .filter_map(|effect| match effect {
+                Effect::Run { path, scheduled } => Some(Run { path, scheduled }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn data(round: u32) -> Json {
+        Json::from_value(&serde_json::json!({ "round": round }))
+    }
+
+    #[test]
+    fn an_execution_of_a_cancelled_step_is_not_taken_for_the_same_step_begun_again() {
+        let (mut case, effects) = Case::start();
+        let first = runs(effects);
+        let [quick, slow] = &first[..] else {
+            panic!("both branches run: {first:?}")
+        };
+        assert!(slow.path.ends_with("slow"), "{slow:?}");
+
+        // The quick branch wins the join; the case goes round again while
+        // the slow branch's first execution is still running.
+        let (_, effects) = case.finish(quick, Outcome::Continue(data(1)));
+        let [again] = &runs(effects)[..] else {
+            panic!("the step after the join runs")
+        };
+        let (_, effects) = case.finish(
+            again,
+            Outcome::Route {
+                routes: vec!["again".into()],
+                data: data(2),
+            },
+        );
+        let second = runs(effects);
+        let slow_again = second
+            .iter()
+            .find(|run| run.path == slow.path)
+            .expect("the slow branch begins again");
+        assert_eq!(
+            case.state.active[&slow.path].attempt, 1,
+            "the same attempt number"
+        );
+
+        // The first round's execution, on the first round's data, answers
+        // nothing now; the second round's is the one taken.
+        let (events, effects) = case.finish(slow, Outcome::Continue(data(1)));
+        assert!(events.is_empty() && effects.is_empty(), "{events:?}");
+        assert!(case.state.active[&slow.path].runnable);
+        let (events, _) = case.finish(slow_again, Outcome::Continue(data(2)));
+        assert!(
+            matches!(&events[0].event, Event::StepFinished { step, .. } if *step == slow.path),
+            "{events:?}"
+        );
+    }
 }

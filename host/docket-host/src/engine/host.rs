@@ -95,10 +95,11 @@ struct Deployed {
     input_schema: Option<(boon::Schemas, boon::SchemaIndex)>,
 }
 
+/// A plugin step to execute: the attempt begun by the event at `scheduled`.
 struct Task {
     case: String,
     path: String,
-    attempt: u32,
+    scheduled: u64,
 }
 
 struct Commit {
@@ -758,7 +759,7 @@ impl Host {
                 inner.queue(Task {
                     case: id.clone(),
                     path: path.clone(),
-                    attempt: active.attempt,
+                    scheduled: active.scheduled,
                 });
             }
             if let Some(child) = &active.child {
@@ -1271,11 +1272,13 @@ impl Inner {
         };
         let (ctx, input, input_sha256, workflow) = {
             let state = lock(&cell);
-            match state.active.get(&task.path) {
-                Some(active) if active.attempt == task.attempt && active.runnable => {}
+            let attempt = match state.active.get(&task.path) {
+                Some(active) if active.scheduled == task.scheduled && active.runnable => {
+                    active.attempt
+                }
                 _ => return,
-            }
-            let ctx = step_context(&state, &task.path, task.attempt, self.clock.now());
+            };
+            let ctx = step_context(&state, &task.path, attempt, self.clock.now());
             // The text and hash are taken from the case's data in place:
             // a copy of the data would cost more than holding the lock.
             let data = state.data_of(scope_of(&task.path));
@@ -1311,7 +1314,7 @@ impl Inner {
         let mut state = lock(&cell);
         let id = state.id.clone();
         self.transact(&mut state, &id, None, |tx| {
-            tx.plugin_finished(&task.path, task.attempt, run, execution);
+            tx.plugin_finished(&task.path, task.scheduled, run, execution);
         });
     }
 
@@ -1412,10 +1415,10 @@ impl Inner {
 
     fn carry_out(&self, case: &str, effect: Effect) {
         match effect {
-            Effect::Run { path, attempt } => self.queue(Task {
+            Effect::Run { path, scheduled } => self.queue(Task {
                 case: case.to_owned(),
                 path,
-                attempt,
+                scheduled,
             }),
             Effect::Deliver(entries) => self.deliver_now(entries),
             Effect::StartChild {

@@ -40,6 +40,10 @@ pub(crate) struct CaseState {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Active {
     pub attempt: u32,
+    /// The journal position of the event that began this attempt: what an
+    /// execution answers to, since a step that was cancelled and entered
+    /// again begins the same attempt number anew.
+    pub scheduled: u64,
     /// When the step (its current attempt) began.
     pub since: Millis,
     /// When something is due: a retry, a timer, the next escalation.
@@ -221,6 +225,7 @@ impl CaseState {
                     step.clone(),
                     Active {
                         attempt: *attempt,
+                        scheduled: recorded.seq,
                         since: at,
                         due: *due,
                         escalations: 0,
@@ -336,6 +341,7 @@ impl CaseState {
                     step.clone(),
                     Active {
                         attempt: 1,
+                        scheduled: recorded.seq,
                         since: at,
                         due: None,
                         escalations: 0,
