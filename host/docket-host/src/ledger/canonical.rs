@@ -114,6 +114,19 @@ pub(crate) fn write_i64(out: &mut Vec<u8>, n: i64) {
 }
 
 fn write_f64(out: &mut Vec<u8>, n: f64) {
+    // ECMAScript prints an integral double below 10^21 as its digits, so
+    // one exact in an i64 (every one within 2^53) prints as that integer,
+    // without ryu's search for the shortest digits (-0 prints as `0`).
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if n.fract() == 0.0 && n.abs() <= EXACT {
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "an integral value within 2^53 is exact in an i64"
+        )]
+        let int = n as i64;
+        out.extend_from_slice(itoa::Buffer::new().format(int).as_bytes());
+        return;
+    }
     let mut buffer = ryu_js::Buffer::new();
     out.extend_from_slice(buffer.format_finite(n).as_bytes());
 }
@@ -605,6 +618,21 @@ mod tests {
             json!([true, false, null, [], {}]),
             json!({"b": 1, "a": [1.5, -0.0, 0.1, 1e21, 1e-7, 123456789012345678u64]}),
             json!({"big": u64::MAX, "small": i64::MIN, "float": 100.0, "exp": 1.5e300}),
+            json!([
+                9_007_199_254_740_991u64,
+                9_007_199_254_740_992u64,
+                9_007_199_254_740_993u64,
+                -9_007_199_254_740_992i64,
+                9_007_199_254_740_992.0,
+                9_007_199_254_740_994.0,
+                -0.0,
+                0,
+                -1,
+                1e15,
+                1e20,
+                123_456.0,
+                -5e-324,
+            ]),
             json!(
                 "quote \" backslash \\ slash / controls \u{0}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f}\u{7f}"
             ),
