@@ -281,6 +281,7 @@ fn main() {
     let written = written_bytes() - written_before;
     let per_case = |cpu: Duration| cpu.as_secs_f64() * 1e6 / IN_FLIGHT as f64;
     let committer_us = per_case(cpu_of(&threads, "docket-committ"));
+    let freeing_us = per_case(cpu_of(&threads, "docket-freeing"));
     let workers_us = per_case(cpu_of(&threads, "docket-worker"));
     let starting_us = per_case(cpu_of(&threads, &main_thread).saturating_sub(main_before));
     let rss = peak_rss_mib();
@@ -356,9 +357,10 @@ fn main() {
     println!("| peak RSS | {rss:.0} MiB |");
     println!("| CPU per case: committer thread | {committer_us:.0} µs |");
     println!("| CPU per case: worker threads (plugin steps, engine) | {workers_us:.0} µs |");
+    println!("| CPU per case: freeing committed batches | {freeing_us:.0} µs |");
     println!("| CPU per case: the thread starting the cases | {starting_us:.0} µs |");
     println!(
-        "| CPU per case, all three | {:.0} µs |",
-        committer_us + workers_us + starting_us
+        "| CPU per case, all four | {:.0} µs |",
+        committer_us + workers_us + freeing_us + starting_us
     );
 }
