@@ -184,20 +184,20 @@ impl<'a> Tx<'a> {
         match split_branch(scope) {
             None => {
                 let data = self.state.data.clone();
-                self.emit(Event::CaseEnded {
-                    ending,
-                    data: data.clone(),
-                    step,
-                    reason,
-                });
                 if let Some(parent) = self.state.parent.clone() {
                     self.effects.push(Effect::ChildEnded {
                         parent,
                         child: self.state.id.clone(),
                         ending,
-                        data,
+                        data: data.clone(),
                     });
                 }
+                self.emit(Event::CaseEnded {
+                    ending,
+                    data,
+                    step,
+                    reason,
+                });
             }
             Some((parallel, branch)) => {
                 let (parallel, branch) = (parallel.to_owned(), branch.to_owned());

@@ -329,7 +329,7 @@ impl CaseState {
                 }
             }
             Event::BranchesStarted { step } => {
-                let data = self.data_of(scope_of(step)).clone();
+                let data = self.data_of(scope_of(step));
                 let branches = match self.workflow.step(step).map(|s| &s.kind) {
                     Some(StepKind::Parallel { branches, .. }) => branches
                         .iter()
@@ -420,7 +420,11 @@ impl CaseState {
             }
             Event::CaseEnded { ending, data, .. } => {
                 self.ending = Some(*ending);
-                self.data = data.clone();
+                // The ending records the data the case has: comparing
+                // spares a copy of it, and freeing the one it replaces.
+                if self.data != *data {
+                    self.data = data.clone();
+                }
                 self.active.clear();
                 self.parallels.clear();
             }
