@@ -345,11 +345,8 @@ impl<'a> Tx<'a> {
         run: PluginRun,
         execution: Execution,
     ) {
-        let attempt = match self.state.active.get(path) {
-            Some(active) if active.scheduled == scheduled && active.runnable => active.attempt,
-            // Cancelled meanwhile (a join or an escalation moved on), and
-            // perhaps begun again since: this execution answers nothing.
-            _ => return,
+        let Some(attempt) = self.state.attempt_to_run(path, scheduled) else {
+            return; // cancelled meanwhile (a join or an escalation moved on)
         };
         let workflow = self.workflow();
         let step = step_at(&workflow, path);

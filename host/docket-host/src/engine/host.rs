@@ -769,15 +769,12 @@ impl Host {
         // A child case whose start or end did not reach the parent.
         let mut unborn = Vec::new();
         for (path, child) in writes_needed {
-            let found = match inner.store.case(&child) {
-                Ok(found) => found,
+            match child_in_store(&*inner.store, &child) {
                 Err(err) => {
                     tracing::error!(case = %id, %child, "cannot read the child case: {err}");
-                    continue;
                 }
-            };
-            match found {
-                None => {
+                Ok(Child::Running) => {}
+                Ok(Child::Unborn) => {
                     let step = state.workflow.step(&path).cloned();
                     if let Some(workflow::Step {
                         kind: StepKind::Subflow { workflow, version },
@@ -792,23 +789,10 @@ impl Host {
                         unborn.push((child, workflow, version, input, parent));
                     }
                 }
-                Some(row) => {
-                    if let crate::store::CaseStatus::Ended(ending) = row.status {
-                        let journal = match inner.store.journal(&child) {
-                            Ok(journal) => journal,
-                            Err(err) => {
-                                tracing::error!(case = %id, %child, "cannot read the child case: {err}");
-                                continue;
-                            }
-                        };
-                        let data = match journal.last().map(|r| &r.event) {
-                            Some(Event::CaseEnded { data, .. }) => data.clone(),
-                            _ => Value::Null,
-                        };
-                        inner.transact(&mut state, &id, None, |tx| {
-                            tx.child_ended(&path, &child, ending, data.clone());
-                        });
-                    }
+                Ok(Child::Ended(ending, data)) => {
+                    inner.transact(&mut state, &id, None, |tx| {
+                        tx.child_ended(&path, &child, ending, data);
+                    });
                 }
             }
         }
@@ -1272,11 +1256,8 @@ impl Inner {
         };
         let (ctx, input, input_sha256, workflow) = {
             let state = lock(&cell);
-            let attempt = match state.active.get(&task.path) {
-                Some(active) if active.scheduled == task.scheduled && active.runnable => {
-                    active.attempt
-                }
-                _ => return,
+            let Some(attempt) = state.attempt_to_run(&task.path, task.scheduled) else {
+                return;
             };
             let ctx = step_context(&state, &task.path, attempt, self.clock.now());
             // The text and hash are taken from the case's data in place:
@@ -1486,6 +1467,29 @@ impl Inner {
             tracing::warn!("cannot mark messages delivered: {err}");
         }
     }
+}
+
+/// Where a subflow's child case is, as the store has it.
+enum Child {
+    /// Never created: the process died before it started.
+    Unborn,
+    Running,
+    /// Ended, with the data it ended with.
+    Ended(Ending, Value),
+}
+
+fn child_in_store(store: &dyn Backend, child: &str) -> Result<Child, crate::store::Error> {
+    let Some(row) = store.case(child)? else {
+        return Ok(Child::Unborn);
+    };
+    let crate::store::CaseStatus::Ended(ending) = row.status else {
+        return Ok(Child::Running);
+    };
+    let data = match store.journal(child)?.last().map(|r| &r.event) {
+        Some(Event::CaseEnded { data, .. }) => data.clone(),
+        _ => Value::Null,
+    };
+    Ok(Child::Ended(ending, data))
 }
 
 /// `result` of reading case `id` back, where a journal that cannot be

@@ -147,6 +147,16 @@ impl CaseState {
         }
     }
 
+    /// The attempt of plugin step `path` that the event at `scheduled`
+    /// began, if it is still the one to run: an execution for any other
+    /// (cancelled meanwhile, perhaps begun again since) answers nothing.
+    pub fn attempt_to_run(&self, path: &str, scheduled: u64) -> Option<u32> {
+        self.active
+            .get(path)
+            .filter(|active| active.scheduled == scheduled && active.runnable)
+            .map(|active| active.attempt)
+    }
+
     /// Where the case is.
     pub fn status(&self) -> CaseStatus {
         if let Some(ending) = self.ending {
